@@ -1,0 +1,251 @@
+"""The HTTP API: the CLI's operations, plus batch decisions for services not in Python."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from switchover.access import Principal
+from switchover.api import schemas
+from switchover.api.auth import TokenCache, requires
+from switchover.bootstrap import App
+from switchover.core.access import Role
+from switchover.core.migration import Override, require_feature
+from switchover.errors import NotFoundError, StoreError, SwitchoverError, ValidationError
+from switchover.sdk.client import Client
+from switchover.sdk.sources import StoreSource
+
+Viewer = Annotated[Principal, Depends(requires(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(requires(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(requires(Role.ADMIN))]
+
+
+class ORJSONResponse(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error_response(exc: SwitchoverError) -> ORJSONResponse:
+    body: dict[str, Any] = {"error": exc.to_dict()}
+    current = getattr(exc, "current_version", None)
+    if current is not None:
+        body["error"]["current_version"] = current
+    return ORJSONResponse(body, status_code=exc.http_status)
+
+
+def _override(value: str) -> Override:
+    try:
+        return Override(value)
+    except ValueError:
+        raise ValidationError(
+            f"override {value!r} is not known: use 'allow' (force the candidate) or "
+            "'deny' (force legacy)",
+            field="override",
+        ) from None
+
+
+def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
+    """The API over ``app``'s services. Decisions come from an in-process snapshot."""
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI):  # type: ignore[no-untyped-def]
+        client = snapshot_client or Client(
+            StoreSource(app.settings.database_url),
+            refresh_interval=app.settings.refresh_interval,
+        )
+        api.state.snapshot = client
+        try:
+            yield
+        finally:
+            if snapshot_client is None:
+                client.close()
+
+    api = FastAPI(
+        title="switchover",
+        version="0.1.0",
+        description="Move AI agents from legacy to candidate with zero downtime.",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    api.state.app = app
+    api.state.token_cache = TokenCache(app.tokens)
+    rollout = app.rollout
+
+    @api.exception_handler(SwitchoverError)
+    async def _switchover_error(_request: Request, exc: SwitchoverError) -> ORJSONResponse:
+        return _error_response(exc)
+
+    @api.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> dict[str, Any]:
+        client: Client = request.app.state.snapshot
+        return {"ok": True, "snapshot": client.health()}
+
+    # snapshot feed for SDK clients that talk HTTP ----------------------------------
+
+    @api.get("/v1/snapshot/version", tags=["snapshot"])
+    def snapshot_version(_: Viewer) -> dict[str, int]:
+        return {"version": app.store.store_version()}
+
+    @api.get("/v1/snapshot", tags=["snapshot"])
+    def snapshot(_: Viewer) -> dict[str, Any]:
+        version, migrations = app.store.snapshot()
+        return {"version": version, "migrations": [m.to_dict() for m in migrations]}
+
+    # migrations ---------------------------------------------------------------------
+
+    @api.get("/v1/migrations", tags=["migrations"])
+    def list_migrations(_: Viewer) -> list[dict[str, Any]]:
+        return [m.to_dict() for m in rollout.list()]
+
+    @api.post("/v1/migrations", status_code=201, tags=["migrations"])
+    def create_migration(body: schemas.CreateMigration, who: Operator) -> dict[str, Any]:
+        m = rollout.create(
+            body.name,
+            features=body.features,
+            stickiness=body.stickiness,
+            tenant_key=body.tenant_key,
+            description=body.description,
+            legacy_label=body.legacy_label,
+            candidate_label=body.candidate_label,
+            actor=who.name,
+            reason=body.reason,
+        )
+        return m.to_dict()
+
+    @api.get("/v1/migrations/{name}", tags=["migrations"])
+    def show_migration(name: str, _: Viewer) -> dict[str, Any]:
+        return rollout.get(name).to_dict()
+
+    @api.get("/v1/migrations/{name}/status", tags=["migrations"])
+    def migration_status(name: str, _: Viewer) -> dict[str, Any]:
+        return rollout.status(name).to_dict()
+
+    @api.get("/v1/migrations/{name}/audit", tags=["audit"])
+    def migration_audit(name: str, _: Viewer, limit: int = 100) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in rollout.audit(name, limit=limit)]
+
+    @api.put("/v1/migrations/{name}/percentage", tags=["rollout"])
+    def set_percentage(name: str, body: schemas.SetPercentage, who: Operator) -> dict[str, Any]:
+        return rollout.set_percentage(
+            name,
+            body.percentage,
+            actor=who.name,
+            reason=body.reason,
+            expected_version=body.expected_version,
+        ).to_dict()
+
+    @api.put("/v1/migrations/{name}/features/{feature}", tags=["rollout"])
+    def set_feature(
+        name: str, feature: str, body: schemas.SetFeature, who: Operator
+    ) -> dict[str, Any]:
+        return rollout.set_feature(
+            name,
+            feature,
+            body.enabled,
+            actor=who.name,
+            reason=body.reason,
+            expected_version=body.expected_version,
+        ).to_dict()
+
+    @api.put("/v1/migrations/{name}/tenants/{tenant}", tags=["tenants"])
+    def set_tenant(
+        name: str, tenant: str, body: schemas.SetTenant, who: Operator
+    ) -> dict[str, Any]:
+        return rollout.set_tenant(
+            name,
+            tenant,
+            _override(body.override),
+            actor=who.name,
+            reason=body.reason,
+            expected_version=body.expected_version,
+        ).to_dict()
+
+    @api.delete("/v1/migrations/{name}/tenants/{tenant}", tags=["tenants"])
+    def clear_tenant(
+        name: str, tenant: str, who: Operator, reason: str | None = None
+    ) -> dict[str, Any]:
+        return rollout.set_tenant(name, tenant, None, actor=who.name, reason=reason).to_dict()
+
+    @api.post("/v1/migrations/{name}/known-tenants", tags=["tenants"])
+    def register_tenants(name: str, body: schemas.RegisterTenants, who: Operator) -> dict[str, Any]:
+        added = rollout.register_tenants(name, body.tenants, actor=who.name, reason=body.reason)
+        return {"added": added, "given": len(body.tenants)}
+
+    @api.post("/v1/migrations/{name}/kill", tags=["rollout"])
+    def kill(name: str, who: Operator, body: schemas.Change | None = None) -> dict[str, Any]:
+        body = body or schemas.Change()
+        return rollout.kill(
+            name, actor=who.name, reason=body.reason, expected_version=body.expected_version
+        ).to_dict()
+
+    @api.post("/v1/migrations/{name}/resume", tags=["rollout"])
+    def resume(name: str, who: Operator, body: schemas.Change | None = None) -> dict[str, Any]:
+        body = body or schemas.Change()
+        return rollout.resume(
+            name, actor=who.name, reason=body.reason, expected_version=body.expected_version
+        ).to_dict()
+
+    # decisions ----------------------------------------------------------------------
+
+    @api.post("/v1/decide", tags=["decisions"])
+    def decide(body: schemas.DecideRequest, request: Request, _: Viewer) -> Response:
+        if len(body.contexts) > schemas.MAX_CONTEXTS:
+            raise ValidationError(
+                f"contexts has {len(body.contexts)} entries; send at most "
+                f"{schemas.MAX_CONTEXTS} per request",
+                field="contexts",
+            )
+        client: Client = request.app.state.snapshot
+        handle = client.migration(body.migration)
+        current = handle.snapshot
+        if current is None:
+            client.refresh()
+            current = handle.snapshot
+        if current is None:
+            if not client.health()["loaded"]:
+                raise StoreError("the store is unreachable and no snapshot is loaded yet")
+            raise NotFoundError(f"migration {body.migration!r} does not exist", field="migration")
+        if body.feature is not None:
+            require_feature(current, body.feature)
+        decisions = [handle.decide(body.feature, ctx) for ctx in body.contexts]
+        payload = {
+            "migration": body.migration,
+            "feature": body.feature,
+            "version": current.version,
+            "decisions": [{"side": d.side.value, "reason": d.reason.value} for d in decisions],
+        }
+        return Response(orjson.dumps(payload), media_type="application/json")
+
+    # tokens -------------------------------------------------------------------------
+
+    @api.get("/v1/tokens", tags=["tokens"])
+    def list_tokens(_: Admin) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": t.name,
+                "role": t.role,
+                "created_at": t.created_at.isoformat(),
+                "created_by": t.created_by,
+                "revoked": t.revoked_at is not None,
+            }
+            for t in app.tokens.list()
+        ]
+
+    @api.post("/v1/tokens", status_code=201, tags=["tokens"])
+    def create_token(body: schemas.CreateToken, who: Admin) -> dict[str, str]:
+        token = app.tokens.create(body.name, body.role, actor=who.name)
+        return {"name": body.name, "role": body.role, "token": token}
+
+    @api.delete("/v1/tokens/{name}", tags=["tokens"])
+    def revoke_token(name: str, request: Request, _: Admin) -> dict[str, str]:
+        app.tokens.revoke(name)
+        request.app.state.token_cache.forget()
+        return {"revoked": name}
+
+    return api

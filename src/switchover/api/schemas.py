@@ -1,0 +1,57 @@
+"""Request bodies. Values are checked by the services, which name the field and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MAX_CONTEXTS = 10_000
+
+
+class Change(BaseModel):
+    reason: str | None = Field(None, description="Why; written to the audit log.")
+    expected_version: int | None = Field(
+        None, description="Refuse the change with 409 unless the migration is at this version."
+    )
+
+
+class CreateMigration(BaseModel):
+    name: str
+    features: list[str] = []
+    stickiness: str = "user_id"
+    tenant_key: str = "tenant_id"
+    description: str = ""
+    legacy_label: str = "legacy"
+    candidate_label: str = "candidate"
+    reason: str | None = None
+
+
+class SetPercentage(Change):
+    percentage: int | str = Field(..., description="A whole number from 0 to 100.")
+
+
+class SetFeature(Change):
+    enabled: bool
+
+
+class SetTenant(Change):
+    override: str = Field(..., description="'allow' (force candidate) or 'deny' (force legacy).")
+
+
+class RegisterTenants(BaseModel):
+    tenants: list[str]
+    reason: str | None = None
+
+
+class DecideRequest(BaseModel):
+    migration: str
+    feature: str | None = None
+    contexts: list[dict[str, Any]] = Field(
+        ..., description=f"One context per call to decide, at most {MAX_CONTEXTS}."
+    )
+
+
+class CreateToken(BaseModel):
+    name: str
+    role: str = Field(..., description="viewer, worker, operator or admin.")

@@ -1,0 +1,46 @@
+"""One place that builds the store, the services and the clock, for every entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from switchover.access import TokenService
+from switchover.core.clock import Clock, SystemClock
+from switchover.rollout.service import RolloutService
+from switchover.settings import Settings
+from switchover.store.engine import create_store_engine
+from switchover.store.repository import Store
+from switchover.store.schema import upgrade
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    store: Store
+    rollout: RolloutService
+    tokens: TokenService
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    migrate: bool = False,
+    clock: Clock | None = None,
+) -> App:
+    """Wire the application. ``migrate`` applies pending schema migrations first."""
+    settings = settings or Settings.from_env()
+    clock = clock or SystemClock()
+    store = Store(create_store_engine(settings.database_url))
+    if migrate:
+        upgrade(store.engine)
+    return App(
+        settings=settings,
+        clock=clock,
+        store=store,
+        rollout=RolloutService(store, clock),
+        tokens=TokenService(store, clock),
+    )

@@ -1,0 +1,129 @@
+"""How the CLI shows results: Rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from switchover.core.migration import Migration
+from switchover.core.status import RolloutStatus
+from switchover.store.repository import AuditEntry
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _features(m: Migration) -> str:
+    return ", ".join(f"{f}={'on' if on else 'off'}" for f, on in sorted(m.features.items())) or "-"
+
+
+def migration_table(migrations: list[Migration]) -> Table:
+    table = Table(title="migrations")
+    for col in ("name", "state", "enabled", "percentage", "features", "overrides", "version"):
+        table.add_column(col)
+    for m in migrations:
+        table.add_row(
+            m.name,
+            m.state.value,
+            "yes" if m.enabled else "[red]KILLED[/red]",
+            f"{m.percentage}%",
+            _features(m),
+            str(len(m.tenants)),
+            str(m.version),
+        )
+    return table
+
+
+def migration_detail(m: Migration) -> Table:
+    table = Table(title=f"migration {m.name}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("description", m.description or "-"),
+        ("sides", f"{m.legacy_label} (legacy) -> {m.candidate_label} (candidate)"),
+        ("enabled", "yes" if m.enabled else "no (kill switch)"),
+        ("percentage", f"{m.percentage}%"),
+        ("features", _features(m)),
+        ("tenants allowed", ", ".join(m.allowed_tenants) or "-"),
+        ("tenants denied", ", ".join(m.denied_tenants) or "-"),
+        ("stickiness", m.stickiness),
+        ("tenant key", m.tenant_key),
+        ("state", m.state.value),
+        ("version", str(m.version)),
+        (
+            "updated",
+            f"{m.updated_at:%Y-%m-%d %H:%M:%S} UTC by {m.updated_by}" if m.updated_at else "-",
+        ),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+def status_panel(s: RolloutStatus) -> Table:
+    m = s.migration
+    table = migration_detail(m)
+    table.title = f"{m.name} rollout status"
+    table.add_row("tenants on candidate", f"{s.tenants_on_candidate} / {s.tenants_known}")
+    table.add_row("overrides", str(len(m.tenants)))
+    if s.last_change:
+        lc = s.last_change
+        why = f" ({lc['reason']})" if lc.get("reason") else ""
+        table.add_row("last change", f"{lc['action']} by {lc['actor']} at {lc['at']}{why}")
+    return table
+
+
+def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    if before is None:
+        return "created" if after else "-"
+    if after is None:
+        return "-"
+    skip = {"version", "updated_at", "updated_by"}
+    parts: list[str] = []
+    for key in after:
+        old, new = before.get(key), after.get(key)
+        if key in skip or old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            parts.extend(
+                f"{key}.{sub}: {_short(old.get(sub))} -> {_short(new.get(sub))}"
+                for sub in sorted(set(old) | set(new))
+                if old.get(sub) != new.get(sub)
+            )
+        else:
+            parts.append(f"{key}: {_short(old)} -> {_short(new)}")
+    return "; ".join(parts) or "no change"
+
+
+def _short(value: Any) -> str:
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return "-" if value is None else str(value)
+
+
+def audit_table(name: str, entries: list[AuditEntry]) -> Table:
+    table = Table(title=f"audit log of {name} (newest first)")
+    for col in ("at", "actor", "action", "change", "reason", "version"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            e.actor,
+            e.action,
+            _diff(e.before, e.after),
+            e.reason or "-",
+            str(e.version),
+        )
+    return table

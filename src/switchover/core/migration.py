@@ -1,0 +1,282 @@
+"""The migration: one named move from ``legacy`` to ``candidate``, and its rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from switchover.errors import ValidationError
+
+
+class State(StrEnum):
+    DRAFT = "draft"
+    ROLLING = "rolling"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+
+
+class Override(StrEnum):
+    ALLOW = "allow"
+    """The tenant is forced onto the candidate."""
+    DENY = "deny"
+    """The tenant is forced onto legacy."""
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
+MAX_TENANT_ID = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    stickiness: str = "user_id"
+    tenant_key: str = "tenant_id"
+    description: str = ""
+    legacy_label: str = "legacy"
+    candidate_label: str = "candidate"
+    enabled: bool = True
+    percentage: int = 0
+    features: Mapping[str, bool] = field(default_factory=dict)
+    tenants: Mapping[str, Override] = field(default_factory=dict)
+    state: State = State.DRAFT
+    version: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    updated_by: str = ""
+
+    @property
+    def allowed_tenants(self) -> list[str]:
+        return sorted(t for t, o in self.tenants.items() if o is Override.ALLOW)
+
+    @property
+    def denied_tenants(self) -> list[str]:
+        return sorted(t for t, o in self.tenants.items() if o is Override.DENY)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view; the shape of ``status --json`` and the API."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "legacy_label": self.legacy_label,
+            "candidate_label": self.candidate_label,
+            "enabled": self.enabled,
+            "percentage": self.percentage,
+            "features": dict(sorted(self.features.items())),
+            "tenants": {"allow": self.allowed_tenants, "deny": self.denied_tenants},
+            "stickiness": self.stickiness,
+            "tenant_key": self.tenant_key,
+            "state": self.state.value,
+            "version": self.version,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "updated_by": self.updated_by,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Migration:
+        tenants: dict[str, Override] = {}
+        raw_tenants = data.get("tenants") or {}
+        for t in raw_tenants.get("allow", []):
+            tenants[t] = Override.ALLOW
+        for t in raw_tenants.get("deny", []):
+            tenants[t] = Override.DENY
+        return cls(
+            name=data["name"],
+            description=data.get("description", ""),
+            legacy_label=data.get("legacy_label", "legacy"),
+            candidate_label=data.get("candidate_label", "candidate"),
+            enabled=bool(data.get("enabled", True)),
+            percentage=int(data.get("percentage", 0)),
+            features={str(k): bool(v) for k, v in (data.get("features") or {}).items()},
+            tenants=tenants,
+            stickiness=data.get("stickiness", "user_id"),
+            tenant_key=data.get("tenant_key", "tenant_id"),
+            state=State(data.get("state", "draft")),
+            version=int(data.get("version", 1)),
+            created_at=_parse_time(data.get("created_at")),
+            updated_at=_parse_time(data.get("updated_at")),
+            updated_by=data.get("updated_by", ""),
+        )
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+# --- validation: each names the field and the fix --------------------------------
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError(
+            f"name {name!r} is not valid: use 1-63 lowercase letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit (for example 'voice_v2')",
+            field="name",
+        )
+    return name
+
+
+def validate_key(value: str, field_name: str) -> str:
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise ValidationError(
+            f"{field_name} {value!r} is not valid: use a context key such as 'user_id', "
+            "'tenant_id' or 'call_id' (letters, digits, '_', '.', '-')",
+            field=field_name,
+        )
+    return value
+
+
+def parse_percentage(value: object) -> int:
+    """Accepts 0..100 as an int or a string of digits; anything else names the fix."""
+    if isinstance(value, bool):
+        value = repr(value)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        number = int(value)
+    else:
+        raise ValidationError(
+            f"percentage must be a whole number from 0 to 100, got {value!r}",
+            field="percentage",
+        )
+    if not 0 <= number <= 100:
+        raise ValidationError(
+            f"percentage must be a whole number from 0 to 100, got {number}",
+            field="percentage",
+        )
+    return number
+
+
+def validate_features(features: Iterable[str]) -> list[str]:
+    names: list[str] = []
+    for raw in features:
+        name = raw.strip() if isinstance(raw, str) else raw
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValidationError(
+                f"feature {raw!r} is not valid: use lowercase letters, digits, '_', '.' or '-' "
+                "(for example 'stt')",
+                field="features",
+            )
+        if name in names:
+            raise ValidationError(f"feature {name!r} is listed twice", field="features")
+        names.append(name)
+    return names
+
+
+def validate_tenant_id(tenant: object) -> str:
+    if not isinstance(tenant, str) or not tenant.strip():
+        raise ValidationError(
+            "tenant id must be a non-empty string (for example 'tenant-premium-1')",
+            field="tenant",
+        )
+    tenant = tenant.strip()
+    if len(tenant) > MAX_TENANT_ID:
+        raise ValidationError(
+            f"tenant id is {len(tenant)} characters long; at most {MAX_TENANT_ID} are allowed",
+            field="tenant",
+        )
+    return tenant
+
+
+def require_feature(migration: Migration, feature: str) -> str:
+    if feature not in migration.features:
+        known = ", ".join(sorted(migration.features)) or "none"
+        raise ValidationError(
+            f"migration {migration.name!r} has no feature {feature!r}; its features are: {known}",
+            field="feature",
+        )
+    return feature
+
+
+def new_migration(
+    name: str,
+    *,
+    features: Iterable[str] = (),
+    stickiness: str = "user_id",
+    tenant_key: str = "tenant_id",
+    description: str = "",
+    legacy_label: str = "legacy",
+    candidate_label: str = "candidate",
+    now: datetime,
+    actor: str,
+) -> Migration:
+    """A validated draft migration: master switch on, 0 %, every feature off."""
+    return Migration(
+        name=validate_name(name),
+        description=description,
+        legacy_label=legacy_label or "legacy",
+        candidate_label=candidate_label or "candidate",
+        enabled=True,
+        percentage=0,
+        features=dict.fromkeys(validate_features(features), False),
+        tenants={},
+        stickiness=validate_key(stickiness, "stickiness"),
+        tenant_key=validate_key(tenant_key, "tenant_key"),
+        state=State.DRAFT,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        updated_by=actor,
+    )
+
+
+# --- transitions: pure functions from one migration to the next -------------------
+
+
+def _state_for_rollout(m: Migration, percentage: int) -> State:
+    if m.state in (State.PAUSED,):
+        return m.state
+    if percentage > 0:
+        return State.ROLLING
+    return State.DRAFT if m.state is State.DRAFT else m.state
+
+
+def with_percentage(m: Migration, percentage: object) -> Migration:
+    pct = parse_percentage(percentage)
+    return replace(m, percentage=pct, state=_state_for_rollout(m, pct))
+
+
+def with_feature(m: Migration, feature: str, on: bool) -> Migration:
+    require_feature(m, feature)
+    features = dict(m.features)
+    features[feature] = on
+    return replace(m, features=features)
+
+
+def with_tenant(m: Migration, tenant: object, override: Override | None) -> Migration:
+    tenant_id = validate_tenant_id(tenant)
+    tenants = dict(m.tenants)
+    if override is None:
+        if tenant_id not in tenants:
+            raise ValidationError(
+                f"tenant {tenant_id!r} has no override on migration {m.name!r}; "
+                "nothing to clear (see 'switchover status NAME')",
+                field="tenant",
+            )
+        del tenants[tenant_id]
+    else:
+        tenants[tenant_id] = override
+    return replace(m, tenants=tenants)
+
+
+def killed(m: Migration) -> Migration:
+    """Master switch off: every call goes to legacy at once (seed 001's P0 rollback)."""
+    return replace(m, enabled=False, state=State.ROLLED_BACK)
+
+
+def resumed(m: Migration) -> Migration:
+    state = State.ROLLING if m.percentage > 0 else State.DRAFT
+    return replace(m, enabled=True, state=state)
+
+
+def stamped(m: Migration, *, now: datetime, actor: str) -> Migration:
+    """The next version of ``m``, as written by ``actor`` at ``now``."""
+    return replace(m, version=m.version + 1, updated_at=now, updated_by=actor)

@@ -1,0 +1,99 @@
+"""The errors switchover raises, one tree under :class:`SwitchoverError`.
+
+::
+
+    SwitchoverError                 code            CLI exit  HTTP
+    ├── ValidationError             invalid         2         422
+    ├── NotFoundError               not_found       3         404
+    ├── ConflictError               conflict        4         409
+    ├── AuthError                   unauthorized    5         401
+    │   └── ForbiddenError          forbidden       5         403
+    ├── LockHeldError               locked          6         409
+    └── StoreError                  store           7         503
+
+Every message names the field that is wrong and how to fix it. Errors from
+third-party libraries are translated at the boundary with ``raise ... from exc``
+so that callers only ever catch this tree. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ConflictError",
+    "ForbiddenError",
+    "LockHeldError",
+    "NotFoundError",
+    "StoreError",
+    "SwitchoverError",
+    "ValidationError",
+]
+
+
+class SwitchoverError(Exception):
+    """Root of every error switchover raises on purpose."""
+
+    code = "error"
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "field": self.field, "message": self.message}
+
+
+class ValidationError(SwitchoverError):
+    """Input that cannot be accepted; ``field`` names it."""
+
+    code = "invalid"
+    exit_code = 2
+    http_status = 422
+
+
+class NotFoundError(SwitchoverError):
+    code = "not_found"
+    exit_code = 3
+    http_status = 404
+
+
+class ConflictError(SwitchoverError):
+    """A write lost a race, or would duplicate something that exists."""
+
+    code = "conflict"
+    exit_code = 4
+    http_status = 409
+
+    def __init__(
+        self, message: str, *, field: str | None = None, current_version: int | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.current_version = current_version
+
+
+class AuthError(SwitchoverError):
+    code = "unauthorized"
+    exit_code = 5
+    http_status = 401
+
+
+class ForbiddenError(AuthError):
+    code = "forbidden"
+    http_status = 403
+
+
+class LockHeldError(SwitchoverError):
+    code = "locked"
+    exit_code = 6
+    http_status = 409
+
+
+class StoreError(SwitchoverError):
+    """The store could not be reached or refused the operation."""
+
+    code = "store"
+    exit_code = 7
+    http_status = 503

@@ -1,0 +1,76 @@
+"""The store's tables (SQLAlchemy Core). Schema changes go through Alembic."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+migrations = sa.Table(
+    "migrations",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("legacy_label", sa.String(200), nullable=False),
+    sa.Column("candidate_label", sa.String(200), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("percentage", sa.Integer, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("tenants", sa.JSON, nullable=False),
+    sa.Column("stickiness", sa.String(63), nullable=False),
+    sa.Column("tenant_key", sa.String(63), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.CheckConstraint("percentage >= 0 AND percentage <= 100", name="percentage_range"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("migration", sa.String(63), nullable=False, index=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+known_tenants = sa.Table(
+    "known_tenants",
+    metadata,
+    sa.Column("migration", sa.String(63), primary_key=True),
+    sa.Column("tenant", sa.String(200), primary_key=True),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+store_version = sa.Table(
+    "store_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
