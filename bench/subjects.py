@@ -17,7 +17,6 @@ Every subject answers one question per key: is this caller in the 25 % rollout o
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,10 +226,3 @@ async def growthbook_async_subject() -> AsyncSubject:
         return [bool(await is_on(FEATURE, c)) for c in contexts]
 
     return AsyncSubject("GrowthBookClient (async)", make_contexts, run, collect, client.close)
-
-
-def run_async(coro: Awaitable[Any]) -> Any:
-    async def _wrap() -> Any:
-        return await coro
-
-    return asyncio.run(_wrap())

@@ -15,6 +15,7 @@ from switchover.store.repository import AuditEntry, Store
 
 MAX_ACTOR = 200
 MAX_REASON = 2000
+_UNPINNED_ATTEMPTS = 20
 
 
 def _actor(actor: str) -> str:
@@ -182,7 +183,35 @@ class RolloutService:
         expected_version: int | None = None,
         known_tenant: str | None = None,
     ) -> Migration:
-        actor, why, now = _actor(actor), _reason(reason), self.clock.now()
+        """Apply ``transform`` with compare-and-swap on the version.
+
+        With ``expected_version`` a concurrent change is reported as a conflict. Without
+        it the caller asked for the change whatever the version, so a lost race is
+        retried on a fresh read: the change lands, and nobody else's is overwritten.
+        """
+        actor, why = _actor(actor), _reason(reason)
+        attempts = 1 if expected_version is not None else _UNPINNED_ATTEMPTS
+        for attempt in range(attempts):
+            try:
+                return self._change_once(
+                    name, action, transform, actor, why, expected_version, known_tenant
+                )
+            except ConflictError:
+                if attempt + 1 == attempts:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _change_once(
+        self,
+        name: str,
+        action: str,
+        transform: Callable[[Migration], Migration],
+        actor: str,
+        why: str,
+        expected_version: int | None,
+        known_tenant: str | None,
+    ) -> Migration:
+        now = self.clock.now()
         with self.store.transaction() as tx:
             before = tx.get_migration(name, for_update=True)
             if expected_version is not None and expected_version != before.version:

@@ -178,7 +178,7 @@ class Client:
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.refresh_interval + 6)
+            self._thread.join(timeout=10)
         with contextlib.suppress(Exception):
             self._source.close()
 

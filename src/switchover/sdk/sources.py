@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import Any, Protocol
 
 import httpx
@@ -18,6 +19,8 @@ from switchover.core.migration import Migration
 from switchover.errors import StoreError
 from switchover.store.engine import create_store_engine, parse_url
 from switchover.store.repository import NOTIFY_CHANNEL, Store
+
+_SLICE = 0.25
 
 
 class SnapshotSource(Protocol):
@@ -52,10 +55,16 @@ class StoreSource:
         if not self.store.is_postgres:
             stop.wait(timeout)
             return
+        deadline = time.monotonic() + timeout
         try:
             conn = self._listen_connection()
-            for _ in conn.notifies(timeout=timeout, stop_after=1):
-                break
+            while not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                # short slices so that close() is never kept waiting for a whole interval
+                for _ in conn.notifies(timeout=min(remaining, _SLICE), stop_after=1):
+                    return
         except Exception:
             self._drop_listener()
             stop.wait(timeout)

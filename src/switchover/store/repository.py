@@ -67,8 +67,18 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _is_missing_schema(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
+
+
 def _store_error(exc: Exception) -> StoreError:
     orig = getattr(exc, "orig", exc)
+    if _is_missing_schema(exc):
+        return StoreError(
+            "the store has no switchover schema yet: run 'switchover init' "
+            "(or 'switchover serve') with the same --db first"
+        )
     return StoreError(
         f"the store is unreachable or refused the operation ({type(orig).__name__}); "
         "check --db / SWITCHOVER_DATABASE_URL and that the database is running"
@@ -362,6 +372,10 @@ class Store:
                 yield Tx(conn)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise _store_error(exc) from exc
+        except sa.exc.ProgrammingError as exc:
+            if _is_missing_schema(exc):
+                raise _store_error(exc) from exc
+            raise
         except sa.exc.IntegrityError as exc:
             raise ConflictError(
                 "the change conflicts with what is stored (a duplicate or a broken "
@@ -375,6 +389,10 @@ class Store:
                 yield Tx(conn)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise _store_error(exc) from exc
+        except sa.exc.ProgrammingError as exc:
+            if _is_missing_schema(exc):
+                raise _store_error(exc) from exc
+            raise
 
     def snapshot(self) -> tuple[int, list[Migration]]:
         """Every migration and the store version they belong to, read consistently."""

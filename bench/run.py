@@ -1,0 +1,473 @@
+"""switchover decision benchmark: switchover vs GrowthBook 4 vs UnleashClient 6, and HTTP.
+
+Run from the repository root::
+
+    .venv/bin/python bench/run.py              # 200,000 keys, about a minute
+    .venv/bin/python bench/run.py --quick      # 20,000 keys, short HTTP runs
+    .venv/bin/python bench/run.py --json out.json
+
+Every engine decides the same rollout (25 % of ``stt`` in migration/group ``voice_v2``,
+sticky on the user id) for the same deterministic keys, in-process and offline. The
+per-call figure is the median over batches of 1,000 calls of (batch time / 1,000),
+after a warm-up pass that also records each engine's answers. switchover and
+UnleashClient's flexibleRollout use the same hash, so they must agree on every key;
+GrowthBook hashes differently and is only checked for its rollout share.
+
+Exit status: 0 when the run completed (a missed goal is informational), 1 when
+switchover disagrees with UnleashClient (or the HTTP answers disagree with the SDK),
+2 on an error. The HTTP section reports "skipped: <reason>" when the server or
+``POST /v1/decide`` is not available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import harness
+import httpload
+import subjects
+
+GOAL_DECIDE_NS = 1000
+GOAL_VS_GROWTHBOOK = 8.0
+GOAL_VS_UNLEASH = 50.0
+SHOW_MISMATCHES = 5
+
+
+# helpers ------------------------------------------------------------------------------
+
+
+def make_keys(n: int, seed: int) -> list[str]:
+    """``n`` distinct UUID-shaped user ids, the same for the same seed."""
+    rng = random.Random(seed)
+    keys = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n)]
+    if len(set(keys)) != n:
+        raise RuntimeError("generated keys are not distinct")
+    return keys
+
+
+def version_of(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def fmt_int(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.0f}"
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}x"
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def measured(name: str, call: str, t: harness.Timing, seconds: float) -> None:
+    say(
+        f"  {name:<26} median {t.median_ns:>9,.0f} ns/call   p99(batch) {t.p99_ns:>9,.0f} ns"
+        f"   [{t.batches} batches, {seconds:.1f} s]"
+    )
+    say(f"  {'':<26} {call}")
+
+
+# in-process sections ------------------------------------------------------------------
+
+
+def bench_sync(
+    subj: subjects.Subject, keys: list[str], batch: int, passes: int
+) -> tuple[harness.Timing, list[bool], float]:
+    started = time.perf_counter()
+    contexts = subj.make_contexts(keys)
+    chunks = harness.chunked(contexts, batch)
+    answers = subj.collect(contexts)  # warm-up pass, and every key's answer
+    timing = harness.time_batches(subj.run, chunks, passes)
+    return timing, answers, time.perf_counter() - started
+
+
+async def _bench_async(keys: list[str], batch: int) -> tuple[harness.Timing, list[bool], float]:
+    subj = await subjects.growthbook_async_subject()
+    try:
+        started = time.perf_counter()
+        contexts = subj.make_contexts(keys)
+        chunks = harness.chunked(contexts, batch)
+        answers = await subj.collect(contexts)
+        timing = await harness.time_batches_async(subj.run, chunks)
+        return timing, answers, time.perf_counter() - started
+    finally:
+        await subj.close()
+
+
+def rollout_share(answers: list[bool]) -> float:
+    return sum(answers) / len(answers) if answers else float("nan")
+
+
+# HTTP section -------------------------------------------------------------------------
+
+
+def bench_http(
+    args: argparse.Namespace,
+    db_url: str,
+    workdir: Path,
+    keys: list[str],
+    sdk_answers: list[bool],
+) -> dict[str, Any]:
+    """The HTTP figures, or {"skipped": reason}. Mismatches with the SDK are reported."""
+    cli = Path(args.cli) if args.cli else httpload.default_cli()
+    say(f"  server: {cli} serve --host 127.0.0.1 --no-demo, concurrency {args.concurrency}")
+    server = None
+    try:
+        token = httpload.create_token(cli, db_url)
+        server = httpload.start_server(cli, db_url, workdir)
+        n_check = min(1000, len(keys))
+        mismatches = httpload.check_decisions(
+            server.base_url,
+            token,
+            subjects.MIGRATION,
+            subjects.FEATURE,
+            keys[:n_check],
+            sdk_answers[:n_check],
+        )
+        out: dict[str, Any] = {
+            "checked_keys": n_check,
+            "mismatches_with_sdk": len(mismatches),
+            "first_mismatches": [
+                {"key": k, "server_side": s, "sdk_candidate": w}
+                for k, s, w in mismatches[:SHOW_MISMATCHES]
+            ],
+        }
+        say(
+            f"  answers: {n_check - len(mismatches):,}/{n_check:,} keys match the SDK"
+            + ("" if not mismatches else "  <-- MISMATCH")
+        )
+        pool = keys[: min(len(keys), 20_000)]
+        for label, per_request in (("single", 1), ("batch100", 100)):
+            reqs = httpload.build_requests(
+                server.port, token, subjects.MIGRATION, subjects.FEATURE, pool, per_request
+            )
+            res = httpload.run_load(
+                server.port,
+                reqs,
+                per_request,
+                args.concurrency,
+                args.http_warmup,
+                args.http_duration,
+            )
+            out[label] = res.to_dict()
+            say(
+                f"  {per_request:>3} context(s)/request: {res.requests_per_s:>9,.0f} req/s"
+                f"  {res.decisions_per_s:>10,.0f} decisions/s   p50 {res.p50_ms:6.2f} ms"
+                f"   p99 {res.p99_ms:6.2f} ms   ({res.requests:,} requests, {res.errors} errors)"
+            )
+            if res.errors:
+                say(f"      first error: {res.first_error}")
+        return out
+    except httpload.Skip as exc:
+        return {"skipped": str(exc)}
+    except Exception as exc:  # the server is work in progress: never fail the run on it
+        return {"skipped": f"error: {type(exc).__name__}: {exc}"}
+    finally:
+        if server is not None:
+            server.stop()
+
+
+# report -------------------------------------------------------------------------------
+
+
+def summary_table(fig: dict[str, Any]) -> list[str]:
+    eng = fig["engines"]
+    base = eng["switchover"]["median_ns"]
+    rows = [
+        ("switchover  m.decide()", eng["switchover"]),
+        ("GrowthBook  set_attributes+is_on", eng["growthbook"]),
+        ("GrowthBookClient  is_on (async)", eng["growthbook_async"]),
+        ("UnleashClient  is_enabled", eng["unleash"]),
+        ("harness floor (no-op call)", eng["harness_floor"]),
+    ]
+    lines = [
+        f"  {'in-process, per call':<34} {'median ns':>10} {'p99 ns':>10} "
+        f"{'calls/s':>12} {'x switchover':>13}",
+    ]
+    for label, t in rows:
+        ratio = "" if label.startswith("harness") else fmt_ratio(t["median_ns"] / base)
+        lines.append(
+            f"  {label:<34} {fmt_int(t['median_ns']):>10} {fmt_int(t['p99_ns']):>10} "
+            f"{fmt_int(t['calls_per_second_at_median']):>12} {ratio:>13}"
+        )
+    http = fig["http"]
+    lines.append("")
+    if "skipped" in http:
+        lines.append(f"  HTTP POST /v1/decide: skipped: {http['skipped']}")
+    else:
+        lines.append(
+            f"  {'HTTP POST /v1/decide (loopback)':<34} {'req/s':>10} {'decisions/s':>12} "
+            f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        )
+        for key, label in (("single", "1 context/request"), ("batch100", "100 contexts/request")):
+            r = http[key]
+            lines.append(
+                f"  {label + ', c=' + str(r['concurrency']):<34} {fmt_int(r['requests_per_s']):>10}"
+                f" {fmt_int(r['decisions_per_s']):>12} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+                f" {r['errors']:>7}"
+            )
+    lines.append("")
+    lines.append("  goals (informational)")
+    for g in fig["goals"]:
+        lines.append(f"    {g['goal']:<40} {g['value']:>12}   {'PASS' if g['pass'] else 'MISS'}")
+    return lines
+
+
+def build_goals(fig: dict[str, Any]) -> list[dict[str, Any]]:
+    med = fig["engines"]["switchover"]["median_ns"]
+    r_gb = fig["ratios"]["growthbook_over_switchover"]
+    r_un = fig["ratios"]["unleash_over_switchover"]
+    agree = fig["agreement"]["unleash"]["fraction"]
+    return [
+        {
+            "goal": f"decide() <= {GOAL_DECIDE_NS} ns median",
+            "value": f"{med:,.0f} ns",
+            "pass": med <= GOAL_DECIDE_NS,
+        },
+        {
+            "goal": f">= {GOAL_VS_GROWTHBOOK:g}x GrowthBook (fastest path)",
+            "value": fmt_ratio(r_gb),
+            "pass": r_gb >= GOAL_VS_GROWTHBOOK,
+        },
+        {
+            "goal": f">= {GOAL_VS_UNLEASH:g}x UnleashClient",
+            "value": fmt_ratio(r_un),
+            "pass": r_un >= GOAL_VS_UNLEASH,
+        },
+        {
+            "goal": "same side as UnleashClient on every key",
+            "value": f"{agree * 100:.3f} %",
+            "pass": agree == 1.0,
+        },
+    ]
+
+
+# main ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Benchmark switchover decisions against GrowthBook and UnleashClient.",
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: 20,000 keys, short HTTP")
+    p.add_argument("--keys", type=int, help="distinct keys (default 200,000; quick 20,000)")
+    p.add_argument("--batch", type=int, default=1000, help="calls per timed batch (1000)")
+    p.add_argument("--seed", type=int, default=20240601, help="key generator seed")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    p.add_argument("--no-http", action="store_true", help="skip the HTTP section")
+    p.add_argument("--concurrency", type=int, default=16, help="HTTP client connections (16)")
+    p.add_argument("--http-duration", type=float, help="seconds per HTTP run (4; quick 1.5)")
+    p.add_argument("--http-warmup", type=float, help="HTTP warm-up seconds (0.5; quick 0.3)")
+    p.add_argument("--cli", help="switchover executable for the HTTP section (default: venv's)")
+    args = p.parse_args(argv)
+    if args.keys is None:
+        args.keys = 20_000 if args.quick else 200_000
+    if args.http_duration is None:
+        args.http_duration = 1.5 if args.quick else 4.0
+    if args.http_warmup is None:
+        args.http_warmup = 0.3 if args.quick else 0.5
+    if args.keys < args.batch or args.batch < 1:
+        p.error("--keys must be at least --batch, and --batch at least 1")
+    return args
+
+
+def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    t_start = time.perf_counter()
+    meta = {
+        "keys": args.keys,
+        "batch": args.batch,
+        "seed": args.seed,
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": {
+            d: version_of(d) for d in ("switchover", "growthbook", "UnleashClient", "mmh3")
+        },
+    }
+    v = meta["versions"]
+    say(
+        f"switchover decision benchmark: {args.keys:,} keys, batches of {args.batch:,}, "
+        f"Python {meta['python']}, {meta['cpus']} CPUs"
+    )
+    say(
+        f"  switchover {v['switchover']}, growthbook {v['growthbook']}, "
+        f"UnleashClient {v['UnleashClient']}, mmh3 {v['mmh3']}"
+    )
+    say(
+        f"  rollout: {subjects.PERCENTAGE} % of '{subjects.FEATURE}' in "
+        f"'{subjects.MIGRATION}', sticky on the user id"
+    )
+    keys = make_keys(args.keys, args.seed)
+    engines: dict[str, Any] = {}
+    say()
+    say("in-process decisions (median of per-batch means; warm-up pass first; GC off)")
+
+    with tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp:
+        workdir = Path(tmp)
+        db_url = subjects.create_store(workdir / "bench.db")
+
+        # switchover
+        subj = subjects.switchover_subject(db_url)
+        try:
+            t, so_answers, secs = bench_sync(subj, keys, args.batch, passes=3)
+            floor = harness.time_batches(
+                harness.noop_runner(), harness.chunked(subj.make_contexts(keys), args.batch)
+            )
+        finally:
+            subj.close()
+        engines["switchover"] = t.to_dict()
+        engines["harness_floor"] = floor.to_dict()
+        measured("switchover", 'm.decide("stt", {"user_id": key})', t, secs)
+
+        # GrowthBook, sync and async
+        subj = subjects.growthbook_subject()
+        try:
+            t, gb_answers, secs = bench_sync(subj, keys, args.batch, passes=1)
+        finally:
+            subj.close()
+        engines["growthbook"] = t.to_dict()
+        measured("GrowthBook", 'gb.set_attributes({"id": key}); gb.is_on("stt")', t, secs)
+
+        t, gba_answers, secs = asyncio.run(_bench_async(keys, args.batch))
+        engines["growthbook_async"] = t.to_dict()
+        measured(
+            "GrowthBookClient (async)",
+            'await client.is_on("stt", UserContext(attributes={"id": key}))',
+            t,
+            secs,
+        )
+
+        # UnleashClient
+        subj = subjects.unleash_subject(workdir / "unleash-cache")
+        try:
+            t, un_answers, secs = bench_sync(subj, keys, args.batch, passes=1)
+        finally:
+            subj.close()
+        engines["unleash"] = t.to_dict()
+        measured("UnleashClient", 'client.is_enabled("stt", {"userId": key})', t, secs)
+        say(
+            f"  {'harness floor':<26} median {floor.median_ns:>9,.0f} ns/call"
+            "   (the same loop calling a no-op; included in every figure above)"
+        )
+
+        # agreement
+        say()
+        mismatches = [
+            (k, s, u) for k, s, u in zip(keys, so_answers, un_answers, strict=True) if s != u
+        ]
+        agree = 1 - len(mismatches) / len(keys)
+        say(
+            f"agreement, switchover vs UnleashClient flexibleRollout: "
+            f"{len(keys) - len(mismatches):,}/{len(keys):,} keys = {agree * 100:.3f} %"
+            + ("" if not mismatches else "  <-- DISAGREEMENT")
+        )
+        for k, s, u in mismatches[:SHOW_MISMATCHES]:
+            say(
+                f"    key {k}: switchover {'candidate' if s else 'legacy'}, "
+                f"UnleashClient {'enabled' if u else 'disabled'}"
+            )
+        if gb_answers != gba_answers:
+            raise RuntimeError("the sync and async GrowthBook clients answered differently")
+        say(
+            f"rollout share: switchover {rollout_share(so_answers) * 100:.2f} %, "
+            f"UnleashClient {rollout_share(un_answers) * 100:.2f} %, "
+            f"GrowthBook {rollout_share(gb_answers) * 100:.2f} % "
+            "(GrowthBook uses its own hash, so it is not compared key by key)"
+        )
+
+        # HTTP
+        say()
+        say("HTTP POST /v1/decide on 127.0.0.1")
+        if args.no_http:
+            http: dict[str, Any] = {"skipped": "--no-http"}
+        else:
+            http = bench_http(args, db_url, workdir, keys, so_answers)
+        if "skipped" in http:
+            say(f"  skipped: {http['skipped']}")
+
+    gb_fastest = min(engines["growthbook"]["median_ns"], engines["growthbook_async"]["median_ns"])
+    so_med = engines["switchover"]["median_ns"]
+    fig: dict[str, Any] = {
+        "meta": meta,
+        "engines": engines,
+        "ratios": {
+            "growthbook_over_switchover": round(gb_fastest / so_med, 2),
+            "growthbook_sync_over_switchover": round(
+                engines["growthbook"]["median_ns"] / so_med, 2
+            ),
+            "growthbook_async_over_switchover": round(
+                engines["growthbook_async"]["median_ns"] / so_med, 2
+            ),
+            "unleash_over_switchover": round(engines["unleash"]["median_ns"] / so_med, 2),
+        },
+        "agreement": {
+            "unleash": {
+                "keys": len(keys),
+                "mismatches": len(mismatches),
+                "fraction": agree,
+                "first_mismatches": [
+                    {"key": k, "switchover_candidate": s, "unleash_enabled": u}
+                    for k, s, u in mismatches[:SHOW_MISMATCHES]
+                ],
+            },
+        },
+        "rollout_share": {
+            "switchover": rollout_share(so_answers),
+            "unleash": rollout_share(un_answers),
+            "growthbook": rollout_share(gb_answers),
+        },
+        "http": http,
+    }
+    fig["goals"] = build_goals(fig)
+    fig["meta"]["seconds"] = round(time.perf_counter() - t_start, 1)
+
+    say()
+    say(f"summary ({fig['meta']['seconds']} s)")
+    for line in summary_table(fig):
+        say(line)
+
+    failed = bool(mismatches) or bool(http.get("mismatches_with_sdk"))
+    return (1 if failed else 0), fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        code, fig = run(args)
+    except Exception:
+        traceback.print_exc()
+        print("bench: error, no figures", file=sys.stderr)
+        return 2
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(fig, indent=2) + "\n")
+        say(f"figures written to {path}")
+    if code:
+        print("bench: FAILED, the engines disagree (see above)", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
