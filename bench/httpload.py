@@ -281,6 +281,8 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    client_cpu: float
+    """CPU seconds the load generator used per wall second (1.0 = one full core)."""
     first_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,6 +297,7 @@ class LoadResult:
             "p50_ms": round(self.p50_ms, 3),
             "p99_ms": round(self.p99_ms, 3),
             "max_ms": round(self.max_ms, 3),
+            "client_cpu_cores": round(self.client_cpu, 2),
             "first_error": self.first_error,
         }
 
@@ -308,6 +311,7 @@ async def _load(
     duration_s: float,
 ) -> LoadResult:
     clock = time.perf_counter_ns
+    cpu0 = time.process_time()
     latencies: list[int] = []
     errors = 0
     first_error: str | None = None
@@ -347,7 +351,9 @@ async def _load(
             await conn.close()
 
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    elapsed = max(clock(), measure_until) - measure_from
+    end = clock()
+    cpu = time.process_time() - cpu0
+    elapsed = max(end, measure_until) - measure_from
     latencies.sort()
     done = len(latencies)
     secs = elapsed / 1e9
@@ -363,6 +369,7 @@ async def _load(
         p50_ms=percentile(latencies, 50) / ms if done else float("nan"),
         p99_ms=percentile(latencies, 99) / ms if done else float("nan"),
         max_ms=latencies[-1] / ms if done else float("nan"),
+        client_cpu=cpu / ((end - start) / 1e9),
         first_error=first_error,
     )
 

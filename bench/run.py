@@ -78,10 +78,11 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def measured(name: str, call: str, t: harness.Timing, seconds: float) -> None:
+def measured(name: str, call: str, timing: harness.Timing, seconds: float) -> None:
+    t = timing.to_dict()
     say(
-        f"  {name:<26} median {t.median_ns:>9,.0f} ns/call   p99(batch) {t.p99_ns:>9,.0f} ns"
-        f"   [{t.batches} batches, {seconds:.1f} s]"
+        f"  {name:<26} median {t['median_ns']:>9,.0f} ns/call   p99(batch) {t['p99_ns']:>9,.0f} ns"
+        f"   [{t['batches']} batches, {seconds:.1f} s]"
     )
     say(f"  {'':<26} {call}")
 
@@ -172,7 +173,8 @@ def bench_http(
             say(
                 f"  {per_request:>3} context(s)/request: {res.requests_per_s:>9,.0f} req/s"
                 f"  {res.decisions_per_s:>10,.0f} decisions/s   p50 {res.p50_ms:6.2f} ms"
-                f"   p99 {res.p99_ms:6.2f} ms   ({res.requests:,} requests, {res.errors} errors)"
+                f"   p99 {res.p99_ms:6.2f} ms   ({res.requests:,} requests, {res.errors} errors,"
+                f" client CPU {res.client_cpu:.2f} core)"
             )
             if res.errors:
                 say(f"      first error: {res.first_error}")
@@ -191,20 +193,28 @@ def bench_http(
 
 def summary_table(fig: dict[str, Any]) -> list[str]:
     eng = fig["engines"]
-    base = eng["switchover"]["median_ns"]
+    ratios = fig["ratios"]
     rows = [
-        ("switchover  m.decide()", eng["switchover"]),
-        ("GrowthBook  set_attributes+is_on", eng["growthbook"]),
-        ("GrowthBookClient  is_on (async)", eng["growthbook_async"]),
-        ("UnleashClient  is_enabled", eng["unleash"]),
-        ("harness floor (no-op call)", eng["harness_floor"]),
+        ("switchover  m.decide()", eng["switchover"], 1.0),
+        (
+            "GrowthBook  set_attributes+is_on",
+            eng["growthbook"],
+            ratios["growthbook_sync_over_switchover"],
+        ),
+        (
+            "GrowthBookClient  is_on (async)",
+            eng["growthbook_async"],
+            ratios["growthbook_async_over_switchover"],
+        ),
+        ("UnleashClient  is_enabled", eng["unleash"], ratios["unleash_over_switchover"]),
+        ("harness floor (no-op call)", eng["harness_floor"], None),
     ]
     lines = [
         f"  {'in-process, per call':<34} {'median ns':>10} {'p99 ns':>10} "
         f"{'calls/s':>12} {'x switchover':>13}",
     ]
-    for label, t in rows:
-        ratio = "" if label.startswith("harness") else fmt_ratio(t["median_ns"] / base)
+    for label, t, r in rows:
+        ratio = "" if r is None else fmt_ratio(r)
         lines.append(
             f"  {label:<34} {fmt_int(t['median_ns']):>10} {fmt_int(t['p99_ns']):>10} "
             f"{fmt_int(t['calls_per_second_at_median']):>12} {ratio:>13}"

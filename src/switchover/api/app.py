@@ -14,7 +14,7 @@ from switchover.api import schemas
 from switchover.api.auth import TokenCache, requires
 from switchover.bootstrap import App
 from switchover.core.access import Role
-from switchover.core.migration import Override, require_feature
+from switchover.core.migration import Migration, Override, require_feature
 from switchover.errors import NotFoundError, StoreError, SwitchoverError, ValidationError
 from switchover.sdk.client import Client
 from switchover.sdk.sources import StoreSource
@@ -48,6 +48,12 @@ def _override(value: str) -> Override:
             "'deny' (force legacy)",
             field="override",
         ) from None
+
+
+def _changed(request: Request, m: Migration) -> dict[str, Any]:
+    """This process's own decisions see its own change at once, not a poll later."""
+    request.app.state.snapshot.refresh()
+    return m.to_dict()
 
 
 def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
@@ -104,7 +110,9 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
         return [m.to_dict() for m in rollout.list()]
 
     @api.post("/v1/migrations", status_code=201, tags=["migrations"])
-    def create_migration(body: schemas.CreateMigration, who: Operator) -> dict[str, Any]:
+    def create_migration(
+        body: schemas.CreateMigration, request: Request, who: Operator
+    ) -> dict[str, Any]:
         m = rollout.create(
             body.name,
             features=body.features,
@@ -116,7 +124,7 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
             actor=who.name,
             reason=body.reason,
         )
-        return m.to_dict()
+        return _changed(request, m)
 
     @api.get("/v1/migrations/{name}", tags=["migrations"])
     def show_migration(name: str, _: Viewer) -> dict[str, Any]:
@@ -131,46 +139,52 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
         return [e.to_dict() for e in rollout.audit(name, limit=limit)]
 
     @api.put("/v1/migrations/{name}/percentage", tags=["rollout"])
-    def set_percentage(name: str, body: schemas.SetPercentage, who: Operator) -> dict[str, Any]:
-        return rollout.set_percentage(
+    def set_percentage(
+        name: str, body: schemas.SetPercentage, request: Request, who: Operator
+    ) -> dict[str, Any]:
+        m = rollout.set_percentage(
             name,
             body.percentage,
             actor=who.name,
             reason=body.reason,
             expected_version=body.expected_version,
-        ).to_dict()
+        )
+        return _changed(request, m)
 
     @api.put("/v1/migrations/{name}/features/{feature}", tags=["rollout"])
     def set_feature(
-        name: str, feature: str, body: schemas.SetFeature, who: Operator
+        name: str, feature: str, body: schemas.SetFeature, request: Request, who: Operator
     ) -> dict[str, Any]:
-        return rollout.set_feature(
+        m = rollout.set_feature(
             name,
             feature,
             body.enabled,
             actor=who.name,
             reason=body.reason,
             expected_version=body.expected_version,
-        ).to_dict()
+        )
+        return _changed(request, m)
 
     @api.put("/v1/migrations/{name}/tenants/{tenant}", tags=["tenants"])
     def set_tenant(
-        name: str, tenant: str, body: schemas.SetTenant, who: Operator
+        name: str, tenant: str, body: schemas.SetTenant, request: Request, who: Operator
     ) -> dict[str, Any]:
-        return rollout.set_tenant(
+        m = rollout.set_tenant(
             name,
             tenant,
             _override(body.override),
             actor=who.name,
             reason=body.reason,
             expected_version=body.expected_version,
-        ).to_dict()
+        )
+        return _changed(request, m)
 
     @api.delete("/v1/migrations/{name}/tenants/{tenant}", tags=["tenants"])
     def clear_tenant(
-        name: str, tenant: str, who: Operator, reason: str | None = None
+        name: str, tenant: str, request: Request, who: Operator, reason: str | None = None
     ) -> dict[str, Any]:
-        return rollout.set_tenant(name, tenant, None, actor=who.name, reason=reason).to_dict()
+        m = rollout.set_tenant(name, tenant, None, actor=who.name, reason=reason)
+        return _changed(request, m)
 
     @api.post("/v1/migrations/{name}/known-tenants", tags=["tenants"])
     def register_tenants(name: str, body: schemas.RegisterTenants, who: Operator) -> dict[str, Any]:
@@ -178,18 +192,24 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
         return {"added": added, "given": len(body.tenants)}
 
     @api.post("/v1/migrations/{name}/kill", tags=["rollout"])
-    def kill(name: str, who: Operator, body: schemas.Change | None = None) -> dict[str, Any]:
+    def kill(
+        name: str, request: Request, who: Operator, body: schemas.Change | None = None
+    ) -> dict[str, Any]:
         body = body or schemas.Change()
-        return rollout.kill(
+        m = rollout.kill(
             name, actor=who.name, reason=body.reason, expected_version=body.expected_version
-        ).to_dict()
+        )
+        return _changed(request, m)
 
     @api.post("/v1/migrations/{name}/resume", tags=["rollout"])
-    def resume(name: str, who: Operator, body: schemas.Change | None = None) -> dict[str, Any]:
+    def resume(
+        name: str, request: Request, who: Operator, body: schemas.Change | None = None
+    ) -> dict[str, Any]:
         body = body or schemas.Change()
-        return rollout.resume(
+        m = rollout.resume(
             name, actor=who.name, reason=body.reason, expected_version=body.expected_version
-        ).to_dict()
+        )
+        return _changed(request, m)
 
     # decisions ----------------------------------------------------------------------
 

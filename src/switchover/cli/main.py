@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -506,11 +505,9 @@ def serve(
             "no API tokens yet: create one with "
             "[bold]switchover token create me --role admin[/bold]"
         )
-    render.console.print(
-        f"switchover serving {redact_url(a.settings.database_url)} at "
-        f"[bold]http://{host}:{port}[/bold] (API docs: http://{host}:{port}/docs)"
-    )
-    sys.stdout.flush()
+    print(f"switchover serving {redact_url(a.settings.database_url)}", flush=True)
+    print(f"  API:      http://{host}:{port}/v1/migrations", flush=True)
+    print(f"  API docs: http://{host}:{port}/docs", flush=True)
     uvicorn.run(create_app(a), host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -1,0 +1,3 @@
+from switchover.cli.main import main
+
+main()
