@@ -4,12 +4,14 @@ A single call is far below the resolution worth trusting from one clock read, so
 harness times a batch of calls (1,000 by default) with ``time.perf_counter_ns`` and
 divides by the batch size. The per-call figure is the median of those batch means;
 the p99 of batch means shows how noisy the run was (a GC pass, a background thread,
-the scheduler). The cyclic garbage collector is off while timing.
+the scheduler). The cyclic garbage collector is off while timing. Engines compared
+with each other are timed interleaved (:func:`time_interleaved`).
 """
 
 from __future__ import annotations
 
 import gc
+import inspect
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -80,7 +82,6 @@ def time_batches(
 ) -> Timing:
     """Time ``run(chunk)`` for every chunk, ``passes`` times; ``run`` loops over the chunk."""
     per_call: list[float] = []
-    calls = 0
     clock = time.perf_counter_ns
     with _GcOff():
         for _ in range(passes):
@@ -89,28 +90,45 @@ def time_batches(
                 run(chunk)
                 t1 = clock()
                 per_call.append((t1 - t0) / len(chunk))
-                calls += len(chunk)
-    return summarize(per_call, calls, len(chunks[0]))
+    return summarize(per_call, sum(map(len, chunks)) * passes, len(chunks[0]))
 
 
-async def time_batches_async(
-    run: Callable[[Sequence[Any]], Awaitable[object]],
-    chunks: Sequence[Sequence[Any]],
-    passes: int = 1,
-) -> Timing:
-    """:func:`time_batches` for a coroutine that loops over the chunk."""
-    per_call: list[float] = []
-    calls = 0
+Runner = Callable[[Sequence[Any]], object] | Callable[[Sequence[Any]], Awaitable[object]]
+
+
+async def time_interleaved(
+    schedule: Sequence[tuple[str, Runner, Sequence[Sequence[Any]]]], rounds: int
+) -> dict[str, Timing]:
+    """Time several engines batch by batch, round-robin, so all see the same machine.
+
+    Each round times one batch of every ``(name, run, chunks)`` entry in ``schedule``
+    order; a name may appear more than once per round and then takes its next chunk
+    (wrapping around). ``run`` may be a plain function or a coroutine function.
+    Interleaving keeps the ratios honest on a shared machine whose load drifts.
+    """
+    per_call: dict[str, list[float]] = {}
+    calls: dict[str, int] = {}
+    cursor: dict[str, int] = {}
+    entries = [(n, r, c, inspect.iscoroutinefunction(r)) for n, r, c in schedule]
     clock = time.perf_counter_ns
     with _GcOff():
-        for _ in range(passes):
-            for chunk in chunks:
-                t0 = clock()
-                await run(chunk)
-                t1 = clock()
-                per_call.append((t1 - t0) / len(chunk))
-                calls += len(chunk)
-    return summarize(per_call, calls, len(chunks[0]))
+        for _ in range(rounds):
+            for name, run, chunks, is_async in entries:
+                i = cursor.get(name, 0)
+                cursor[name] = i + 1
+                chunk = chunks[i % len(chunks)]
+                if is_async:
+                    t0 = clock()
+                    await run(chunk)  # type: ignore[misc]
+                    t1 = clock()
+                else:
+                    t0 = clock()
+                    run(chunk)
+                    t1 = clock()
+                per_call.setdefault(name, []).append((t1 - t0) / len(chunk))
+                calls[name] = calls.get(name, 0) + len(chunk)
+    sizes = {name: len(chunks[0]) for name, _, chunks in schedule}
+    return {name: summarize(v, calls[name], sizes[name]) for name, v in per_call.items()}
 
 
 def noop_runner() -> Callable[[Sequence[Any]], None]:

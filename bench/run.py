@@ -9,7 +9,9 @@ Run from the repository root::
 Every engine decides the same rollout (25 % of ``stt`` in migration/group ``voice_v2``,
 sticky on the user id) for the same deterministic keys, in-process and offline. The
 per-call figure is the median over batches of 1,000 calls of (batch time / 1,000),
-after a warm-up pass that also records each engine's answers. switchover and
+after a warm-up pass that also records each engine's answers. The engines are timed
+interleaved, one batch each per round, so a machine whose load drifts during the run
+skews them alike and the ratios stay meaningful. switchover and
 UnleashClient's flexibleRollout use the same hash, so they must agree on every key;
 GrowthBook hashes differently and is only checked for its rollout share.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import math
 import os
@@ -78,40 +81,90 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def measured(name: str, call: str, timing: harness.Timing, seconds: float) -> None:
+ENGINES = {
+    # name: (label, the call timed)
+    "switchover": ("switchover", 'm.decide("stt", {"user_id": key})'),
+    "growthbook": ("GrowthBook", 'gb.set_attributes({"id": key}); gb.is_on("stt")'),
+    "growthbook_async": (
+        "GrowthBookClient (async)",
+        'await client.is_on("stt", UserContext(attributes={"id": key}))',
+    ),
+    "unleash": ("UnleashClient", 'client.is_enabled("stt", {"userId": key})'),
+    "harness_floor": ("harness floor", "the same loop calling a no-op (included in every figure)"),
+}
+
+
+def measured(name: str, timing: harness.Timing) -> None:
+    label, call = ENGINES[name]
     t = timing.to_dict()
     say(
-        f"  {name:<26} median {t['median_ns']:>9,.0f} ns/call   p99(batch) {t['p99_ns']:>9,.0f} ns"
-        f"   [{t['batches']} batches, {seconds:.1f} s]"
+        f"  {label:<26} median {t['median_ns']:>9,.0f} ns/call   p99(batch) {t['p99_ns']:>9,.0f} ns"
+        f"   [{t['batches']} batches]"
     )
     say(f"  {'':<26} {call}")
 
 
-# in-process sections ------------------------------------------------------------------
+# in-process section -------------------------------------------------------------------
 
 
-def bench_sync(
-    subj: subjects.Subject, keys: list[str], batch: int, passes: int
-) -> tuple[harness.Timing, list[bool], float]:
-    started = time.perf_counter()
-    contexts = subj.make_contexts(keys)
-    chunks = harness.chunked(contexts, batch)
-    answers = subj.collect(contexts)  # warm-up pass, and every key's answer
-    timing = harness.time_batches(subj.run, chunks, passes)
-    return timing, answers, time.perf_counter() - started
-
-
-async def _bench_async(keys: list[str], batch: int) -> tuple[harness.Timing, list[bool], float]:
-    subj = await subjects.growthbook_async_subject()
+async def in_process(
+    keys: list[str], batch: int, db_url: str, workdir: Path
+) -> tuple[dict[str, harness.Timing], dict[str, list[bool]]]:
+    """Set every engine up, warm each with one pass over all keys (recording its
+    answers), then time them interleaved, batch by batch."""
+    closers: list[Any] = []
     try:
+        so = subjects.switchover_subject(db_url)
+        closers.append(so.close)
+        gb = subjects.growthbook_subject()
+        closers.append(gb.close)
+        gba = await subjects.growthbook_async_subject()
+        closers.append(gba.close)
+        un = subjects.unleash_subject(workdir / "unleash-cache")
+        closers.append(un.close)
+
+        answers: dict[str, list[bool]] = {}
+        chunks: dict[str, list[Any]] = {}
+        engines: list[tuple[str, Any]] = [
+            ("switchover", so),
+            ("growthbook", gb),
+            ("growthbook_async", gba),
+            ("unleash", un),
+        ]
+        for name, subj in engines:
+            started = time.perf_counter()
+            contexts = subj.make_contexts(keys)
+            chunks[name] = harness.chunked(contexts, batch)
+            got = subj.collect(contexts)
+            answers[name] = await got if inspect.isawaitable(got) else got
+            say(
+                f"  warm-up  {ENGINES[name][0]:<26} {len(keys):,} calls"
+                f" in {time.perf_counter() - started:.1f} s"
+            )
+
+        # switchover is timed three times a round (it is ~50x cheaper than the others),
+        # once between each competitor, so its figure spans the whole run.
+        schedule = [
+            ("switchover", so.run, chunks["switchover"]),
+            ("growthbook", gb.run, chunks["growthbook"]),
+            ("switchover", so.run, chunks["switchover"]),
+            ("growthbook_async", gba.run, chunks["growthbook_async"]),
+            ("switchover", so.run, chunks["switchover"]),
+            ("unleash", un.run, chunks["unleash"]),
+            ("harness_floor", harness.noop_runner(), chunks["switchover"]),
+        ]
         started = time.perf_counter()
-        contexts = subj.make_contexts(keys)
-        chunks = harness.chunked(contexts, batch)
-        answers = await subj.collect(contexts)
-        timing = await harness.time_batches_async(subj.run, chunks)
-        return timing, answers, time.perf_counter() - started
+        timings = await harness.time_interleaved(schedule, rounds=len(chunks["switchover"]))
+        say(
+            f"  timed    {len(chunks['switchover'])} rounds, every engine one batch a round"
+            f" (switchover three), {time.perf_counter() - started:.1f} s"
+        )
+        return timings, answers
     finally:
-        await subj.close()
+        for close in reversed(closers):
+            res = close()
+            if inspect.isawaitable(res):
+                await res
 
 
 def rollout_share(answers: list[bool]) -> float:
@@ -329,57 +382,33 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         f"'{subjects.MIGRATION}', sticky on the user id"
     )
     keys = make_keys(args.keys, args.seed)
-    engines: dict[str, Any] = {}
     say()
     say("in-process decisions (median of per-batch means; warm-up pass first; GC off)")
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="switchover-bench-") as tmp:
         workdir = Path(tmp)
         db_url = subjects.create_store(workdir / "bench.db")
-
-        # switchover
-        subj = subjects.switchover_subject(db_url)
-        try:
-            t, so_answers, secs = bench_sync(subj, keys, args.batch, passes=3)
-            floor = harness.time_batches(
-                harness.noop_runner(), harness.chunked(subj.make_contexts(keys), args.batch)
-            )
-        finally:
-            subj.close()
-        engines["switchover"] = t.to_dict()
-        engines["harness_floor"] = floor.to_dict()
-        measured("switchover", 'm.decide("stt", {"user_id": key})', t, secs)
-
-        # GrowthBook, sync and async
-        subj = subjects.growthbook_subject()
-        try:
-            t, gb_answers, secs = bench_sync(subj, keys, args.batch, passes=1)
-        finally:
-            subj.close()
-        engines["growthbook"] = t.to_dict()
-        measured("GrowthBook", 'gb.set_attributes({"id": key}); gb.is_on("stt")', t, secs)
-
-        t, gba_answers, secs = asyncio.run(_bench_async(keys, args.batch))
-        engines["growthbook_async"] = t.to_dict()
-        measured(
-            "GrowthBookClient (async)",
-            'await client.is_on("stt", UserContext(attributes={"id": key}))',
-            t,
-            secs,
-        )
-
-        # UnleashClient
-        subj = subjects.unleash_subject(workdir / "unleash-cache")
-        try:
-            t, un_answers, secs = bench_sync(subj, keys, args.batch, passes=1)
-        finally:
-            subj.close()
-        engines["unleash"] = t.to_dict()
-        measured("UnleashClient", 'client.is_enabled("stt", {"userId": key})', t, secs)
+        timings, answers = asyncio.run(in_process(keys, args.batch, db_url, workdir))
+        load_after = os.getloadavg()[0]
+        engines = {name: t.to_dict() for name, t in timings.items()}
+        for name in ENGINES:
+            measured(name, timings[name])
+        busy = max(load_before, load_after) > 0.5 * (os.cpu_count() or 1) + 1
         say(
-            f"  {'harness floor':<26} median {floor.median_ns:>9,.0f} ns/call"
-            "   (the same loop calling a no-op; included in every figure above)"
+            f"  load average (1 min) {load_before:.2f} before, {load_after:.2f} after"
+            + (
+                ": the machine was busy, absolute figures are noisy"
+                " (ratios hold better: the engines were timed interleaved)"
+                if busy
+                else ""
+            )
         )
+        meta["load_average_1min"] = {"before": load_before, "after": load_after}
+        so_answers = answers["switchover"]
+        un_answers = answers["unleash"]
+        gb_answers = answers["growthbook"]
+        gba_answers = answers["growthbook_async"]
 
         # agreement
         say()

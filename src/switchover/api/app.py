@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from switchover.access import Principal
@@ -214,7 +215,8 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
     # decisions ----------------------------------------------------------------------
 
     @api.post("/v1/decide", tags=["decisions"])
-    def decide(body: schemas.DecideRequest, request: Request, _: Viewer) -> Response:
+    async def decide(body: schemas.DecideRequest, request: Request, _: Viewer) -> Response:
+        """Pure in-memory work on the snapshot: runs on the event loop, no thread hop."""
         if len(body.contexts) > schemas.MAX_CONTEXTS:
             raise ValidationError(
                 f"contexts has {len(body.contexts)} entries; send at most "
@@ -225,7 +227,7 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
         handle = client.migration(body.migration)
         current = handle.snapshot
         if current is None:
-            client.refresh()
+            await run_in_threadpool(client.refresh)
             current = handle.snapshot
         if current is None:
             if not client.health()["loaded"]:

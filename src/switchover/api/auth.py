@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
@@ -48,8 +48,9 @@ def bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def requires(role: Role) -> Callable[[Request], Principal]:
-    def dependency(request: Request) -> Principal:
+def requires(role: Role) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        # async so that a cached token is checked on the event loop, not in a thread
         cache: TokenCache = request.app.state.token_cache
         principal = cache.principal(bearer(request))
         principal.require(role)
