@@ -42,6 +42,7 @@ from typing import Any
 
 import harness
 import httpload
+import propagation
 import subjects
 
 GOAL_DECIDE_NS = 1000
@@ -300,6 +301,16 @@ def build_goals(fig: dict[str, Any]) -> list[dict[str, Any]]:
     r_gb = fig["ratios"]["growthbook_over_switchover"]
     r_un = fig["ratios"]["unleash_over_switchover"]
     agree = fig["agreement"]["unleash"]["fraction"]
+    spread = fig.get("propagation", {})
+    extra = []
+    if "median_ms" in spread:
+        extra.append(
+            {
+                "goal": "a change reaches another process < 100 ms",
+                "value": f"max {spread['max_ms']:.1f} ms",
+                "pass": spread["max_ms"] < 100,
+            }
+        )
     return [
         {
             "goal": f"decide() <= {GOAL_DECIDE_NS} ns median",
@@ -321,6 +332,7 @@ def build_goals(fig: dict[str, Any]) -> list[dict[str, Any]]:
             "value": f"{agree * 100:.3f} %",
             "pass": agree == 1.0,
         },
+        *extra,
     ]
 
 
@@ -445,6 +457,18 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         if "skipped" in http:
             say(f"  skipped: {http['skipped']}")
 
+        say()
+        say("change propagation to another process (PostgreSQL LISTEN/NOTIFY, polling off)")
+        try:
+            spread: dict[str, Any] = propagation.measure(rounds=10 if args.quick else 20)
+            say(
+                f"  {spread['rounds']} changes: median {spread['median_ms']:.1f} ms, "
+                f"p90 {spread['p90_ms']:.1f} ms, max {spread['max_ms']:.1f} ms (goal: < 100 ms)"
+            )
+        except propagation.Skip as exc:
+            spread = {"skipped": str(exc)}
+            say(f"  skipped: {exc}")
+
     gb_fastest = min(engines["growthbook"]["median_ns"], engines["growthbook_async"]["median_ns"])
     so_med = engines["switchover"]["median_ns"]
     fig: dict[str, Any] = {
@@ -477,6 +501,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             "growthbook": rollout_share(gb_answers),
         },
         "http": http,
+        "propagation": spread,
     }
     fig["goals"] = build_goals(fig)
     fig["meta"]["seconds"] = round(time.perf_counter() - t_start, 1)
