@@ -98,7 +98,8 @@ def test_health_docs_and_openapi_need_no_token(client: TestClient, migration: st
     assert body["ok"] is True
     assert body["snapshot"]["loaded"] is True
     assert body["snapshot"]["stale"] is False
-    assert NAME in body["snapshot"]["migrations"]
+    # the snapshot behind /healthz catches up with the store on its own
+    assert wait_for(lambda: NAME in client.get("/healthz").json()["snapshot"]["migrations"])
 
     spec = client.get("/openapi.json")
     assert spec.status_code == 200
@@ -625,7 +626,7 @@ def test_decide_follows_changes_made_through_the_api(
     assert resp.status_code == 200, resp.text
     resp = client.put(f"/v1/migrations/{NAME}/percentage", headers=ops, json={"percentage": 100})
     assert resp.status_code == 200, resp.text
-    # the background refresh (every second) picks it up without help
+    # no explicit refresh: the API's own snapshot must catch up (within 3 s at most)
     assert wait_for(lambda: reasons() == {"bucket_in"}), reasons()
 
     assert client.post(f"/v1/migrations/{NAME}/kill", headers=ops).status_code == 200
@@ -684,7 +685,7 @@ def test_snapshot_version_moves_by_one_per_change(
     data = snap.json()
     assert data["version"] == v
     assert data["migrations"] == client.get("/v1/migrations", headers=viewer).json()
-    assert [m["name"] for m in data["migrations"]] == [NAME, "second"]
+    assert [m["name"] for m in data["migrations"]] == ["second", NAME]  # by name
     (voice,) = [m for m in data["migrations"] if m["name"] == NAME]
     assert voice["percentage"] == 20 and voice["features"]["tts"] is True
     assert voice["enabled"] is True and voice["tenants"] == {"allow": [], "deny": []}

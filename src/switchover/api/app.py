@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from switchover.access import Principal
@@ -51,6 +52,17 @@ def _override(value: str) -> Override:
         ) from None
 
 
+def _from_request_validation(exc: RequestValidationError) -> ValidationError:
+    """FastAPI's schema errors in our error shape: the field and how to fix it."""
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = ".".join(loc) or "body"
+    problem = first.get("msg", "is not valid")
+    return ValidationError(
+        f"{field}: {problem}; see the request schema at /docs", field=field.split(".")[0]
+    )
+
+
 def _changed(request: Request, m: Migration) -> dict[str, Any]:
     """This process's own decisions see its own change at once, not a poll later."""
     request.app.state.snapshot.refresh()
@@ -83,6 +95,10 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
     api.state.app = app
     api.state.token_cache = TokenCache(app.tokens)
     rollout = app.rollout
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid_body(_request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        return _error_response(_from_request_validation(exc))
 
     @api.exception_handler(SwitchoverError)
     async def _switchover_error(_request: Request, exc: SwitchoverError) -> ORJSONResponse:

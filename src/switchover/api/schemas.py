@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 MAX_CONTEXTS = 10_000
 
@@ -28,7 +28,7 @@ class CreateMigration(BaseModel):
 
 
 class SetPercentage(Change):
-    percentage: int | str = Field(..., description="A whole number from 0 to 100.")
+    percentage: StrictInt | str = Field(..., description="A whole number from 0 to 100.")
 
 
 class SetFeature(Change):

@@ -232,7 +232,8 @@ def new_migration(
 
 
 def _state_for_rollout(m: Migration, percentage: int) -> State:
-    if m.state in (State.PAUSED,):
+    """Paused and killed migrations keep their state: only resume brings them back."""
+    if m.state is State.PAUSED or not m.enabled:
         return m.state
     if percentage > 0:
         return State.ROLLING

@@ -96,3 +96,9 @@ def test_stamped_bumps_version_and_records_actor() -> None:
 def test_round_trip_through_dict() -> None:
     m = mig.with_tenant(mig.with_percentage(_new(description="d"), 40), "t", Override.ALLOW)
     assert Migration.from_dict(m.to_dict()) == m
+
+
+def test_a_killed_migration_stays_rolled_back_when_its_percentage_changes() -> None:
+    m = mig.with_percentage(mig.killed(mig.with_percentage(_new(), 10)), 50)
+    assert (m.enabled, m.state, m.percentage) == (False, State.ROLLED_BACK, 50)
+    assert mig.resumed(m).state is State.ROLLING

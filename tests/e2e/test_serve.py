@@ -1,0 +1,232 @@
+"""``switchover serve`` as a real server process, talked to over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from switchover.bootstrap import bootstrap
+from switchover.settings import Settings
+
+
+def _switchover() -> list[str]:
+    """The installed console script, as a user runs it."""
+    script = Path(sys.executable).with_name("switchover")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("switchover")
+    return [found] if found else [sys.executable, "-m", "switchover.cli.main"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHOVER_")}
+    env["SWITCHOVER_ACTOR"] = "serve-test"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[str], base: str) -> None:
+        self.proc = proc
+        self.base = base
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.pumps = [
+            threading.Thread(target=_pump, args=(stream, sink), daemon=True)
+            for stream, sink in ((proc.stdout, self.stdout), (proc.stderr, self.stderr))
+        ]
+        for pump in self.pumps:
+            pump.start()
+
+    def output(self, expect: str = "", timeout: float = 3.0) -> str:
+        """Stdout so far, waiting a little for ``expect`` (read by a background thread)."""
+        deadline = time.monotonic() + timeout
+        while expect not in " ".join("".join(self.stdout).split()):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return "".join(self.stdout)
+
+
+def _pump(stream, sink: list[str]) -> None:  # type: ignore[no-untyped-def]
+    for line in iter(stream.readline, ""):
+        sink.append(line)
+
+
+@contextmanager
+def serving(db: str, *extra: str, cwd: Path) -> Iterator[Server]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*_switchover(), "--db", db, "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=cwd,
+    )
+    server = Server(proc, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                time.sleep(0.2)
+                pytest.fail(f"serve exited with {proc.returncode}: {''.join(server.stderr)}")
+            try:
+                if httpx.get(server.base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve did not answer /healthz in 30 s: {''.join(server.stderr)}")
+            time.sleep(0.1)
+        yield server
+        # a prompt stop on SIGTERM, as a process manager sends it; uvicorn shuts down
+        # cleanly, then re-raises the signal, so the status is 0 or "killed by SIGTERM"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) in (0, -signal.SIGTERM), "".join(server.stderr)
+        for pump in server.pumps:
+            pump.join(timeout=5)
+        assert "Traceback" not in "".join(server.stderr)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def cli(db: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "switchover.cli.main", "--db", db, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_serve_answers_decisions_and_changes_over_http(db_url: str, tmp_path: Path) -> None:
+    with serving(db_url, "--no-demo", cwd=tmp_path) as server:
+        health = httpx.get(server.base + "/healthz").json()
+        assert health["ok"] is True and health["snapshot"]["migrations"] == []
+        assert "no API tokens yet" in server.output("no API tokens yet")
+
+        made = cli(db_url, "token", "create", "ops", "--role", "operator", "--json", cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        token = json.loads(made.stdout)["token"]
+        viewer = cli(db_url, "token", "create", "ro", "--role", "viewer", "--json", cwd=tmp_path)
+        viewer_token = json.loads(viewer.stdout)["token"]
+
+        with httpx.Client(
+            base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
+            # --no-demo: the store stays empty
+            assert http.get("/v1/migrations").json() == []
+            created = http.post(
+                "/v1/migrations", json={"name": "voice_v2", "features": ["stt", "tts"]}
+            )
+            assert created.status_code == 201, created.text
+            decide = {
+                "migration": "voice_v2",
+                "feature": "stt",
+                "contexts": [{"user_id": str(i)} for i in range(50)],
+            }
+            first = http.post("/v1/decide", json=decide)
+            assert first.status_code == 200, first.text
+            assert {d["reason"] for d in first.json()["decisions"]} == {"feature_off"}
+
+            for path, body in (
+                ("/v1/migrations/voice_v2/features/stt", {"enabled": True}),
+                ("/v1/migrations/voice_v2/percentage", {"percentage": 100, "reason": "go"}),
+            ):
+                resp = http.put(path, json=body)
+                assert resp.status_code == 200, resp.text
+            assert resp.json()["updated_by"] == "ops"
+
+            deadline = time.monotonic() + 3
+            while True:
+                body = http.post("/v1/decide", json=decide).json()
+                if {d["side"] for d in body["decisions"]} == {"candidate"}:
+                    break
+                assert time.monotonic() < deadline, body
+                time.sleep(0.05)
+            assert body["version"] == 3
+
+            # a viewer reads but may not change; no token at all is refused
+            ro = {"Authorization": f"Bearer {viewer_token}"}
+            assert http.post("/v1/decide", json=decide, headers=ro).status_code == 200
+            resp = http.post("/v1/migrations/voice_v2/kill", headers=ro)
+            assert resp.status_code == 403
+            assert resp.json()["error"]["code"] == "forbidden"
+            assert httpx.get(server.base + "/v1/migrations").status_code == 401
+
+            audit = http.get("/v1/migrations/voice_v2/audit").json()
+            assert [(e["action"], e["actor"]) for e in audit] == [
+                ("set_percentage", "ops"),
+                ("enable_feature", "ops"),
+                ("create", "ops"),
+            ]
+
+        # the CLI sees what the server wrote
+        status = cli(db_url, "status", "voice_v2", "--json", cwd=tmp_path)
+        data = json.loads(status.stdout)
+        assert (data["percentage"], data["enabled"], data["version"]) == (100, True, 3)
+
+
+def test_serve_with_demo_creates_voice_v2_once_and_prints_its_url(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    db = f"sqlite:///{path}"
+    with serving(db, cwd=tmp_path) as server:
+        out = " ".join(server.output(server.base + "/docs").split())
+        assert server.base in out
+        assert server.base + "/docs" in out
+        assert "created the example migration voice_v2" in out
+        health = httpx.get(server.base + "/healthz").json()
+        assert health["snapshot"]["migrations"] == ["voice_v2"]
+        assert httpx.get(server.base + "/docs").status_code == 200
+
+    a = bootstrap(Settings(database_url=db))
+    try:
+        (m,) = a.rollout.list()
+        assert m.name == "voice_v2"
+        assert m.features == {
+            "stt": False,
+            "tts": False,
+            "langgraph_integration": False,
+            "caching": False,
+        }
+        assert m.stickiness == "user_id"
+        assert (m.enabled, m.percentage, m.version) == (True, 0, 1)
+        a.rollout.set_percentage("voice_v2", 25, actor="someone")
+    finally:
+        a.close()
+
+    # a second start on a store that has migrations changes nothing
+    with serving(db, cwd=tmp_path) as server:
+        assert server.base in server.output(server.base)
+        assert "created the example migration" not in server.output()
+    a = bootstrap(Settings(database_url=db))
+    try:
+        (m,) = a.rollout.list()
+        assert (m.percentage, m.version) == (25, 2)
+        assert len(a.rollout.audit("voice_v2")) == 2
+    finally:
+        a.close()
