@@ -230,3 +230,59 @@ def test_serve_with_demo_creates_voice_v2_once_and_prints_its_url(tmp_path: Path
         assert len(a.rollout.audit("voice_v2")) == 2
     finally:
         a.close()
+
+
+def test_sdk_over_http_follows_the_server_and_survives_its_death(tmp_path: Path) -> None:
+    """``switchover.connect("http://…")`` for processes without database access."""
+    import switchover
+    from switchover.core.decision import Reason, Side
+
+    db = f"sqlite:///{tmp_path / 'http.db'}"
+    client = None
+    try:
+        with serving(db, "--no-demo", cwd=tmp_path) as server:
+            made = cli(db, "token", "create", "ops", "--role", "operator", "--json", cwd=tmp_path)
+            token = json.loads(made.stdout)["token"]
+            app_token = cli(
+                db, "token", "create", "app", "--role", "viewer", "--json", cwd=tmp_path
+            )
+            ro = json.loads(app_token.stdout)["token"]
+            with httpx.Client(
+                base_url=server.base, headers={"Authorization": f"Bearer {token}"}
+            ) as ops:
+                ops.post("/v1/migrations", json={"name": "voice_v2", "features": ["stt"]})
+                client = switchover.connect(server.base, token=ro, refresh_interval=0.05)
+                m = client.migration("voice_v2")
+                assert m.decide("stt", {"user_id": "1"}).reason is Reason.FEATURE_OFF
+                ops.put("/v1/migrations/voice_v2/features/stt", json={"enabled": True})
+                ops.put("/v1/migrations/voice_v2/percentage", json={"percentage": 100})
+            deadline = time.monotonic() + 5
+            while m.decide("stt", {"user_id": "1"}).side is not Side.CANDIDATE:
+                assert time.monotonic() < deadline, client.health()
+                time.sleep(0.02)
+            assert m.status()["percentage"] == 100
+        # the server is gone now: the last snapshot keeps serving, and says it is stale
+        deadline = time.monotonic() + 5
+        while not client.health()["stale"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        d = m.decide("stt", {"user_id": "1"})
+        assert (d.side, d.reason) == (Side.CANDIDATE, Reason.BUCKET_IN)
+        assert token not in str(client.health()) and ro not in str(client.health())
+    finally:
+        if client is not None:
+            client.close()
+
+
+def test_sdk_over_http_with_a_bad_token_decides_legacy(tmp_path: Path) -> None:
+    import switchover
+    from switchover.core.decision import Reason
+
+    db = f"sqlite:///{tmp_path / 'bad.db'}"
+    with (
+        serving(db, cwd=tmp_path) as server,
+        switchover.connect(server.base, token="swo_wrong", background=False) as client,
+    ):
+        d = client.migration("voice_v2").decide("stt", {"user_id": "1"})
+        assert d.reason is Reason.STORE_UNREACHABLE
+        assert "401" in client.health()["last_error"]
