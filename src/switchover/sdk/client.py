@@ -15,18 +15,26 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 from switchover.core.clock import Clock, SystemClock
+from switchover.core.compare import Comparator
 from switchover.core.decision import (
     CompiledMigration,
     Decision,
+    Side,
     unknown_migration,
     unreachable,
 )
 from switchover.core.migration import Migration
+from switchover.core.observation import validate_outcome
+from switchover.errors import StoreError
+from switchover.sdk.recorder import NullSink, Recorder, RollupSink
+from switchover.sdk.router import ErrorHook, Outcome, Router, routed_decorator
 from switchover.sdk.sources import SnapshotSource, source_for
 from switchover.store.engine import DEFAULT_URL
 
@@ -38,11 +46,136 @@ _EMPTY: Mapping[str, Any] = {}
 class MigrationHandle:
     """One migration as seen by this process."""
 
-    __slots__ = ("_client", "name")
+    __slots__ = ("_client", "_router", "name")
 
     def __init__(self, client: Client, name: str) -> None:
         self._client = client
         self.name = name
+        self._router = Router(self, client.error_hook)
+
+    # routing ---------------------------------------------------------------------------
+
+    def configure(
+        self,
+        operation: str,
+        *,
+        feature: str | object | None = ...,
+        timeout: float | object | None = ...,
+    ) -> MigrationHandle:
+        """Map ``operation`` to a feature (default: same name; None: the migration alone)
+        and set its candidate timeout in seconds (default 10; None: no timeout)."""
+        cfg = self._router.config(operation)
+        if feature is not ...:
+            cfg.feature = feature  # type: ignore[assignment]
+        if timeout is not ...:
+            if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+                raise ValueError("timeout must be a positive number of seconds or None")
+            cfg.timeout = timeout  # type: ignore[assignment]
+        return self
+
+    async def route(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        *args: Any,
+        legacy: Callable[..., Any],
+        candidate: Callable[..., Any],
+        outcome: Outcome = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``operation`` on the decided side; on candidate failure or timeout, legacy."""
+        return await self._router.route(
+            operation, context, args, kwargs, legacy, candidate, outcome, timeout
+        )
+
+    def route_sync(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        *args: Any,
+        legacy: Callable[..., Any],
+        candidate: Callable[..., Any],
+        outcome: Outcome = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The synchronous twin of :meth:`route` (a timeout needs a worker thread)."""
+        return self._router.route_sync(
+            operation, context, args, kwargs, legacy, candidate, outcome, timeout
+        )
+
+    def routed(
+        self,
+        operation: str,
+        *,
+        legacy: Callable[..., Any],
+        context: Callable[..., Mapping[str, Any]] | str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorate the candidate: ``@m.routed("tts", legacy=legacy_tts)``.
+
+        The call's context comes from the keyword argument ``context=`` (removed before
+        the call), another keyword named by ``context``, or a callable of the arguments.
+        """
+        return routed_decorator(self, operation, legacy, context)
+
+    async def shadow(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        *args: Any,
+        legacy: Callable[..., Any],
+        candidate: Callable[..., Any],
+        compare: str | Comparator | None = None,
+        sample: float = 1.0,
+        outcome: Outcome = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Serve legacy; run the candidate beside it on ``sample`` of calls and compare."""
+        if not 0.0 <= sample <= 1.0:
+            raise ValueError("sample must be between 0 and 1")
+        return await self._router.shadow(
+            operation, context, args, kwargs, legacy, candidate, compare, sample, outcome, timeout
+        )
+
+    def record_outcome(
+        self,
+        operation: str,
+        outcome: Mapping[str, float],
+        *,
+        context: Mapping[str, Any] | None = None,
+        side: str | Side | None = None,
+    ) -> None:
+        """Outcome counters known after the call (``{"booked": 1}``) for its side.
+
+        Give ``side``, or the call's ``context`` and the side is decided again (it is
+        sticky, so it is the side that served the call).
+        """
+        clean = validate_outcome(outcome)
+        if side is None:
+            cfg = self._router.config(operation)
+            side = self.decide(cfg.feature, context).side
+        self._client.recorder.add_outcome(self.name, operation, Side(side).value, clean)
+
+    def window(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        operation: str | None = None,
+        *,
+        last: timedelta | None = None,
+    ) -> dict[str, Any]:
+        """Per side: calls, error and fallback rates, p50/p95/p99, outcome rates.
+
+        Reads the store (or the server), so it includes every process's flushed calls;
+        flush this process's recorder first to include its latest.
+        """
+        return self._client._window(self.name, since, until, operation, last)
+
+    async def drain(self) -> None:
+        """Wait for shadowed candidates still running."""
+        await self._router.drain()
 
     def decide(
         self, feature: str | None = None, context: Mapping[str, Any] | None = None
@@ -81,6 +214,9 @@ class Client:
         clock: Clock | None = None,
         background: bool = True,
         status_reader: Any = None,
+        recorder: Recorder | None = None,
+        window_reader: Any = None,
+        error_hook: ErrorHook | None = None,
     ) -> None:
         if refresh_interval <= 0:
             raise ValueError("refresh_interval must be positive")
@@ -94,6 +230,10 @@ class Client:
         self._last_error: str | None = None
         self._failures = 0
         self._status_reader = status_reader
+        self._window_reader = window_reader
+        self.recorder = recorder or Recorder(NullSink(), background=False)
+        self.error_hook = error_hook
+        self._handles: dict[str, MigrationHandle] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -107,7 +247,11 @@ class Client:
     # decisions ----------------------------------------------------------------------
 
     def migration(self, name: str) -> MigrationHandle:
-        return MigrationHandle(self, name)
+        """The handle for ``name``; the same object each time, so its settings stay."""
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = MigrationHandle(self, name)
+        return handle
 
     def _no_migration(self, name: str, feature: str | None) -> Decision:
         return unknown_migration(name, feature) if self._loaded else unreachable(name, feature)
@@ -168,6 +312,18 @@ class Client:
                 break
             self.refresh()
 
+    def _window(
+        self,
+        name: str,
+        since: datetime | None,
+        until: datetime | None,
+        operation: str | None,
+        last: timedelta | None,
+    ) -> dict[str, Any]:
+        if self._window_reader is None:
+            raise NotImplementedError("window needs a store or server URL")
+        return self._window_reader(name, since, until, operation, last)
+
     def _status(self, name: str) -> dict[str, Any]:
         if self._status_reader is None:
             raise NotImplementedError("status needs a store or server URL")
@@ -176,6 +332,11 @@ class Client:
     # lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
+        """Stop refreshing, flush recorded calls, release connections."""
+        for handle in self._handles.values():
+            handle._router.close()
+        with contextlib.suppress(Exception):
+            self.recorder.close()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -206,6 +367,9 @@ def connect(
     refresh_interval: float = 1.0,
     background: bool = True,
     clock: Clock | None = None,
+    flush_interval: float = 5.0,
+    retention_days: float = 7.0,
+    error_hook: ErrorHook | None = None,
 ) -> Client:
     """A client for the store at ``url`` (a database URL, or a switchover server URL).
 
@@ -221,7 +385,65 @@ def connect(
         clock=clock,
         background=background,
         status_reader=_status_reader(source),
+        recorder=Recorder(
+            _sink_for(source, retention_days, clock),
+            flush_interval=flush_interval,
+            time_fn=(lambda: clock.now().timestamp()) if clock is not None else time.time,
+            background=background,
+        ),
+        window_reader=_window_reader(source, clock),
+        error_hook=error_hook,
     )
+
+
+def _sink_for(source: SnapshotSource, retention_days: float, clock: Clock | None) -> RollupSink:
+    from switchover.sdk.sinks import HttpSink
+    from switchover.sdk.sources import HttpSource, StoreSource
+    from switchover.store.rollup_sink import StoreSink
+
+    if isinstance(source, StoreSource):
+        return StoreSink(
+            source.store,
+            retention_days=retention_days,
+            time_fn=(lambda: clock.now().timestamp()) if clock is not None else time.time,
+        )
+    if isinstance(source, HttpSource):
+        return HttpSink(source.http)
+    return NullSink()
+
+
+def _window_reader(source: SnapshotSource, clock: Clock | None) -> Any:
+    from switchover.sdk.sources import HttpSource, StoreSource
+
+    if isinstance(source, StoreSource):
+        from switchover.metrics.service import MetricsService
+
+        service = MetricsService(source.store, clock)
+
+        def read(name, since, until, operation, last):  # type: ignore[no-untyped-def]
+            report = service.window(name, since=since, until=until, last=last, operation=operation)
+            return report.to_dict()
+
+        return read
+    if isinstance(source, HttpSource):
+
+        def read_http(name, since, until, operation, last):  # type: ignore[no-untyped-def]
+            params: dict[str, str] = {}
+            if since is not None:
+                params["since"] = since.isoformat()
+            if until is not None:
+                params["until"] = until.isoformat()
+            if operation is not None:
+                params["operation"] = operation
+            if last is not None:
+                params["window"] = f"{int(last.total_seconds())}s"
+            response = source.http.get(f"/v1/migrations/{name}/metrics", params=params)
+            if response.status_code != 200:
+                raise StoreError(f"the switchover server answered {response.status_code}")
+            return response.json()
+
+        return read_http
+    return None
 
 
 def _status_reader(source: SnapshotSource) -> Any:

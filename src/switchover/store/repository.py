@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from switchover.core.migration import Migration, Override, State
+from switchover.core.rollup import Rollup, RollupKey, StoredRollup
 from switchover.errors import ConflictError, NotFoundError, StoreError
 from switchover.store import tables as t
 from switchover.store.engine import create_store_engine, is_postgres
@@ -314,6 +315,103 @@ class Tx:
         )
         if result.rowcount != 1:
             raise NotFoundError(f"no active token named {name!r}", field="name")
+
+    # rollups ------------------------------------------------------------------------
+
+    def insert_rollups(self, items: Sequence[tuple[RollupKey, Rollup]]) -> None:
+        """Append partial rollups; readers merge them, so writers never overwrite."""
+        if not items:
+            return
+        self.conn.execute(
+            t.rollups.insert(),
+            [
+                {
+                    "minute": key.minute,
+                    "migration": key.migration,
+                    "operation": key.operation,
+                    "side": key.side,
+                    "count": r.count,
+                    "errors": r.errors,
+                    "fallbacks": r.fallbacks,
+                    "data": r.to_dict(),
+                }
+                for key, r in items
+            ],
+        )
+
+    def rollups(
+        self,
+        migration: str,
+        since_minute: int,
+        until_minute: int,
+        operation: str | None = None,
+    ) -> list[StoredRollup]:
+        """Rollups with ``since_minute <= minute < until_minute``."""
+        query = (
+            sa.select(
+                t.rollups.c.minute,
+                t.rollups.c.migration,
+                t.rollups.c.operation,
+                t.rollups.c.side,
+                t.rollups.c.data,
+            )
+            .where(t.rollups.c.migration == migration)
+            .where(t.rollups.c.minute >= since_minute)
+            .where(t.rollups.c.minute < until_minute)
+            .order_by(t.rollups.c.minute, t.rollups.c.id)
+        )
+        if operation is not None:
+            query = query.where(t.rollups.c.operation == operation)
+        return [
+            StoredRollup(
+                RollupKey(int(r.minute), r.migration, r.operation, r.side),
+                Rollup.from_dict(r.data),
+            )
+            for r in self.conn.execute(query)
+        ]
+
+    def prune_rollups(self, before_minute: int) -> int:
+        result = self.conn.execute(t.rollups.delete().where(t.rollups.c.minute < before_minute))
+        return int(result.rowcount or 0)
+
+    def add_shadow_samples(
+        self, samples: Sequence[dict[str, Any]], *, keep_per_migration: int
+    ) -> None:
+        if not samples:
+            return
+        self.conn.execute(t.shadow_samples.insert(), list(samples))
+        for migration in {s["migration"] for s in samples}:
+            cutoff = self.conn.execute(
+                sa.select(t.shadow_samples.c.id)
+                .where(t.shadow_samples.c.migration == migration)
+                .order_by(t.shadow_samples.c.id.desc())
+                .offset(keep_per_migration)
+                .limit(1)
+            ).scalar()
+            if cutoff is not None:
+                self.conn.execute(
+                    t.shadow_samples.delete()
+                    .where(t.shadow_samples.c.migration == migration)
+                    .where(t.shadow_samples.c.id <= cutoff)
+                )
+
+    def shadow_samples(self, migration: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            sa.select(t.shadow_samples)
+            .where(t.shadow_samples.c.migration == migration)
+            .order_by(t.shadow_samples.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            {
+                "migration": r.migration,
+                "operation": r.operation,
+                "at": _utc(r.at).isoformat(),  # type: ignore[union-attr]
+                "kind": r.kind,
+                **r.sample,
+            }
+            for r in rows
+        ]
 
     # change feed --------------------------------------------------------------------
 

@@ -74,3 +74,30 @@ store_version = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
 )
+
+rollups = sa.Table(
+    "rollups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("minute", sa.BigInteger, nullable=False),
+    sa.Column("migration", sa.String(63), nullable=False),
+    sa.Column("operation", sa.String(63), nullable=False),
+    sa.Column("side", sa.String(20), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("fallbacks", sa.Integer, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_rollups_migration_minute", "migration", "minute"),
+)
+
+shadow_samples = sa.Table(
+    "shadow_samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("migration", sa.String(63), nullable=False),
+    sa.Column("operation", sa.String(63), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("sample", sa.JSON, nullable=False),
+    sa.Index("ix_shadow_samples_migration_id", "migration", "id"),
+)
