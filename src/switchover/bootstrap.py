@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from switchover.access import TokenService
 from switchover.core.clock import Clock, SystemClock
+from switchover.metrics.service import MetricsService
 from switchover.rollout.service import RolloutService
 from switchover.settings import Settings
 from switchover.store.engine import create_store_engine
@@ -20,6 +21,7 @@ class App:
     store: Store
     rollout: RolloutService
     tokens: TokenService
+    metrics: MetricsService
 
     def close(self) -> None:
         self.store.dispose()
@@ -43,4 +45,5 @@ def bootstrap(
         store=store,
         rollout=RolloutService(store, clock),
         tokens=TokenService(store, clock),
+        metrics=MetricsService(store, clock),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -10,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from switchover.access import Principal
 from switchover.api import schemas
@@ -17,11 +19,14 @@ from switchover.api.auth import TokenCache, requires
 from switchover.bootstrap import App
 from switchover.core.access import Role
 from switchover.core.migration import Migration, Override, require_feature
+from switchover.core.timewindow import parse_duration
 from switchover.errors import NotFoundError, StoreError, SwitchoverError, ValidationError
+from switchover.metrics.prometheus import StoreCollector
 from switchover.sdk.client import Client
 from switchover.sdk.sources import StoreSource
 
 Viewer = Annotated[Principal, Depends(requires(Role.VIEWER))]
+Worker = Annotated[Principal, Depends(requires(Role.WORKER))]
 Operator = Annotated[Principal, Depends(requires(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(requires(Role.ADMIN))]
 
@@ -61,6 +66,12 @@ def _from_request_validation(exc: RequestValidationError) -> ValidationError:
     return ValidationError(
         f"{field}: {problem}; see the request schema at /docs", field=field.split(".")[0]
     )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def _changed(request: Request, m: Migration) -> dict[str, Any]:
@@ -259,6 +270,52 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
             "decisions": [{"side": d.side.value, "reason": d.reason.value} for d in decisions],
         }
         return Response(orjson.dumps(payload), media_type="application/json")
+
+    # observations and metrics ---------------------------------------------------------
+
+    @api.post("/v1/observations", tags=["metrics"])
+    def ingest_observations(body: schemas.IngestObservations, _: Worker) -> dict[str, int]:
+        """Calls routed by services not written in Python; validated all or nothing."""
+        return {"accepted": app.metrics.ingest(body.observations)}
+
+    @api.post("/v1/rollups", tags=["metrics"])
+    def ingest_rollups(body: schemas.IngestRollups, _: Worker) -> dict[str, int]:
+        """Pre-aggregated rollups from ``switchover.connect("http://…")`` clients."""
+        return {"accepted": app.metrics.ingest_rollups(body.rollups, body.samples)}
+
+    @api.get("/v1/migrations/{name}/metrics", tags=["metrics"])
+    def migration_metrics(
+        name: str,
+        _: Viewer,
+        window: str = "15m",
+        operation: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        series: bool = False,
+    ) -> dict[str, Any]:
+        """Legacy and candidate side by side over the window (or since/until)."""
+        last = parse_duration(window)
+        report = app.metrics.window(
+            name, since=_aware(since), until=_aware(until), last=last, operation=operation
+        )
+        data = report.to_dict()
+        if series:
+            data["series"] = app.metrics.series(
+                name, since=report.since, until=report.until, operation=operation
+            )
+        return data
+
+    @api.get("/v1/migrations/{name}/shadow-samples", tags=["metrics"])
+    def shadow_samples(name: str, _: Viewer, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest shadow mismatches and candidate errors, redacted."""
+        return app.metrics.shadow_samples(name, limit=max(1, min(limit, 500)))
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(app.store))
+
+    @api.get("/metrics", tags=["metrics"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # tokens -------------------------------------------------------------------------
 

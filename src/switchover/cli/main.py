@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from switchover.bootstrap import App, bootstrap
 from switchover.cli import render
@@ -405,6 +406,40 @@ def decide(
             f"[{colour}]{d.side.value}[/{colour}] ({d.reason.value}) "
             f"for {name}{'/' + feature if feature else ''} at version {d.version}"
         )
+
+
+@app.command()
+@handled
+def metrics(
+    name: Name,
+    window: Annotated[
+        str, typer.Option("--window", "-w", help="How far back: 90s, 15m, 2h, 7d.")
+    ] = "15m",
+    operation: Annotated[
+        str | None, typer.Option("--operation", "-o", help="One operation (default: all).")
+    ] = None,
+    samples: Annotated[
+        int, typer.Option("--samples", help="Also show this many recent shadow mismatches.")
+    ] = 0,
+    as_json: Json = False,
+) -> None:
+    """Legacy and candidate side by side: calls, error and fallback rates, latency, outcomes."""
+    from switchover.core.timewindow import parse_duration
+
+    a = state.app()
+    report = a.metrics.window(name, last=parse_duration(window), operation=operation).to_dict()
+    shown = a.metrics.shadow_samples(name, limit=samples) if samples > 0 else []
+    if as_json:
+        render.emit_json(report | ({"shadow_samples": shown} if samples > 0 else {}))
+        return
+    render.console.print(render.metrics_table(report))
+    for sample in shown:
+        line = Text(sample["kind"], style="bold")
+        line.append(
+            f" {sample['operation']} at {sample['at'][:19]}: legacy={sample.get('legacy')!r} "
+            f"candidate={sample.get('candidate')!r} context={sample.get('context')!r}"
+        )
+        render.console.print(line, highlight=False)
 
 
 # --- tokens ------------------------------------------------------------------------

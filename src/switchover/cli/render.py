@@ -127,3 +127,45 @@ def audit_table(name: str, entries: list[AuditEntry]) -> Table:
             str(e.version),
         )
     return table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f} ms"
+
+
+def _ratio(cand: float | None, legacy: float | None) -> str:
+    if cand is None or legacy is None or legacy == 0:
+        return "-"
+    return f"{cand / legacy:.2f}x"
+
+
+def metrics_table(report: dict[str, Any]) -> Table:
+    legacy, cand = report["sides"]["legacy"], report["sides"]["candidate"]
+    op = report["operation"] or "all operations"
+    state = "enabled" if report["enabled"] else "KILLED"
+    table = Table(
+        title=f"{report['migration']} ({op}): {report['percentage']}% on candidate, {state}\n"
+        f"{report['since'][:19]} -> {report['until'][:19]} UTC"
+    )
+    for col in ("metric", "legacy", "candidate", "candidate / legacy"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    table.add_row("calls", f"{legacy['calls']:,}", f"{cand['calls']:,}", "-")
+    table.add_row(
+        "error rate",
+        _pct(legacy["error_rate"]),
+        _pct(cand["error_rate"]),
+        _ratio(cand["error_rate"], legacy["error_rate"]),
+    )
+    table.add_row("fallback rate", "-", _pct(cand["fallback_rate"]), "-")
+    table.add_row("total failures", str(legacy["total_failures"]), str(cand["total_failures"]), "-")
+    for q in ("p50_ms", "p95_ms", "p99_ms"):
+        table.add_row(f"{q[:3]} latency", _ms(legacy[q]), _ms(cand[q]), _ratio(cand[q], legacy[q]))
+    names = sorted(set(legacy["outcome_rates"]) | set(cand["outcome_rates"]))
+    for name in names:
+        lv, cv = legacy["outcome_rates"].get(name), cand["outcome_rates"].get(name)
+        table.add_row(f"{name} rate", _pct(lv), _pct(cv), _ratio(cv, lv))
+    return table

@@ -370,6 +370,32 @@ class Tx:
             for r in self.conn.execute(query)
         ]
 
+    def rollups_after(self, last_id: int, *, limit: int = 5000) -> list[tuple[int, StoredRollup]]:
+        """Rollup rows appended after ``last_id``, oldest first: an incremental feed."""
+        rows = self.conn.execute(
+            sa.select(
+                t.rollups.c.id,
+                t.rollups.c.minute,
+                t.rollups.c.migration,
+                t.rollups.c.operation,
+                t.rollups.c.side,
+                t.rollups.c.data,
+            )
+            .where(t.rollups.c.id > last_id)
+            .order_by(t.rollups.c.id)
+            .limit(limit)
+        )
+        return [
+            (
+                int(r.id),
+                StoredRollup(
+                    RollupKey(int(r.minute), r.migration, r.operation, r.side),
+                    Rollup.from_dict(r.data),
+                ),
+            )
+            for r in rows
+        ]
+
     def prune_rollups(self, before_minute: int) -> int:
         result = self.conn.execute(t.rollups.delete().where(t.rollups.c.minute < before_minute))
         return int(result.rowcount or 0)
