@@ -286,3 +286,54 @@ def test_sdk_over_http_with_a_bad_token_decides_legacy(tmp_path: Path) -> None:
         d = client.migration("voice_v2").decide("stt", {"user_id": "1"})
         assert d.reason is Reason.STORE_UNREACHABLE
         assert "401" in client.health()["last_error"]
+
+
+def test_sdk_over_http_records_routed_calls_on_the_server(tmp_path: Path) -> None:
+    import asyncio
+
+    import switchover
+
+    db = f"sqlite:///{tmp_path / 'rec.db'}"
+    with serving(db, "--no-demo", cwd=tmp_path) as server:
+        ops = json.loads(
+            cli(db, "token", "create", "ops", "--role", "operator", "--json", cwd=tmp_path).stdout
+        )["token"]
+        worker = json.loads(
+            cli(db, "token", "create", "svc", "--role", "worker", "--json", cwd=tmp_path).stdout
+        )["token"]
+        headers = {"Authorization": f"Bearer {ops}"}
+        with httpx.Client(base_url=server.base, headers=headers) as http:
+            http.post("/v1/migrations", json={"name": "voice_v2", "features": ["stt"]})
+            http.put("/v1/migrations/voice_v2/features/stt", json={"enabled": True})
+            http.put("/v1/migrations/voice_v2/percentage", json={"percentage": 100})
+            with switchover.connect(server.base, token=worker, background=False) as client:
+                m = client.migration("voice_v2")
+
+                async def legacy(x: int) -> int:
+                    return x
+
+                async def candidate(x: int) -> int:
+                    if x % 4 == 0:
+                        raise ValueError("candidate bug")
+                    return x
+
+                async def calls() -> list[int]:
+                    return [
+                        await m.route(
+                            "stt", {"user_id": str(i)}, i, legacy=legacy, candidate=candidate
+                        )
+                        for i in range(40)
+                    ]
+
+                assert asyncio.run(calls()) == list(range(40))
+                assert client.recorder.flush() is True
+                report = m.window()
+            cand = report["sides"]["candidate"]
+            assert (cand["calls"], cand["fallbacks"], cand["error_types"]) == (
+                40,
+                10,
+                {"ValueError": 10},
+            )
+            prom = http.get("/metrics").text
+            labels = 'migration="voice_v2",operation="stt",side="candidate"'
+            assert f"switchover_fallbacks_total{{{labels}}} 10.0" in prom
