@@ -59,6 +59,8 @@ class Rollup:
     ) -> None:
         self.count += 1
         self.sketch.add(latency_ms)
+        if ok and not fallback and not total_failure and not outcome:
+            return
         if not ok:
             self.errors += 1
             if error_type:

@@ -9,6 +9,7 @@ add up to the same sketch as one process recording everything.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +19,9 @@ from ddsketch.mapping import LogarithmicMapping
 RELATIVE_ACCURACY = 0.01
 _MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 _MIN_INDEXABLE = _MAPPING.min_possible
+# LogarithmicMapping.key(v) == int(ceil(log(v, 2) * multiplier) + offset), inlined below
+_MULTIPLIER = _MAPPING._multiplier
+_OFFSET = _MAPPING._offset
 
 
 class LatencySketch:
@@ -31,7 +35,7 @@ class LatencySketch:
         self.min = float("inf")
         self.max = float("-inf")
 
-    def add(self, value: float, _key: Any = _MAPPING.key) -> None:
+    def add(self, value: float, _log: Any = math.log, _ceil: Any = math.ceil) -> None:
         self.count += 1
         self.sum += value
         if value < self.min:
@@ -39,7 +43,7 @@ class LatencySketch:
         if value > self.max:
             self.max = value
         if value > _MIN_INDEXABLE:
-            k = _key(value)
+            k = int(_ceil(_log(value, 2) * _MULTIPLIER) + _OFFSET)
             bins = self.bins
             bins[k] = bins.get(k, 0) + 1
         else:

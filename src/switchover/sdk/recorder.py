@@ -107,7 +107,7 @@ class Recorder:
         self.flush_interval = flush_interval
         self._time = time_fn
         self.max_keys = max_keys
-        self._pending: dict[RollupKey, Rollup] = {}
+        self._pending: dict[tuple[int, str, str, str], Rollup] = {}
         self._samples: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_samples)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -142,14 +142,16 @@ class Recorder:
         at: float | None = None,
         total_failure: bool = False,
     ) -> None:
-        key = RollupKey(int((self._time() if at is None else at) // 60), migration, operation, side)
+        # a plain tuple: a RollupKey is built only when flushing
+        key = (int((self._time() if at is None else at) // 60), migration, operation, side)
         with self._lock:
             rollup = self._pending.get(key)
             if rollup is None:
                 rollup = self._pending[key] = Rollup()
             rollup.add(latency_ms, ok, error_type, fallback, outcome, total_failure)
-        for listener in self._listeners:
-            listener(migration, operation, side, latency_ms, ok, fallback)
+        if self._listeners:
+            for listener in self._listeners:
+                listener(migration, operation, side, latency_ms, ok, fallback)
 
     def record_observation(self, obs: Observation) -> None:
         self.record(
@@ -174,7 +176,7 @@ class Recorder:
         at: float | None = None,
     ) -> None:
         """Outcome counters that arrive after the call (a booking, a delivery)."""
-        key = RollupKey(int((self._time() if at is None else at) // 60), migration, operation, side)
+        key = (int((self._time() if at is None else at) // 60), migration, operation, side)
         with self._lock:
             rollup = self._pending.get(key)
             if rollup is None:
@@ -203,7 +205,7 @@ class Recorder:
                 self._samples.clear()
             if not pending and not samples:
                 return True
-            items = sorted(pending.items(), key=lambda kv: kv[0])
+            items = [(RollupKey(*key), pending[key]) for key in sorted(pending)]
             try:
                 self.sink.write(items, samples)
             except Exception as exc:
@@ -217,7 +219,10 @@ class Recorder:
             return True
 
     def _requeue(
-        self, pending: dict[RollupKey, Rollup], samples: list[dict[str, Any]], exc: Exception
+        self,
+        pending: dict[tuple[int, str, str, str], Rollup],
+        samples: list[dict[str, Any]],
+        exc: Exception,
     ) -> None:
         self._failed += 1
         self._last_error = (
@@ -230,11 +235,13 @@ class Recorder:
                 else:
                     pending[key] = rollup
             self._pending = pending
-            for sample in reversed(samples):
-                if len(self._samples) == self._samples.maxlen:
-                    self._dropped_samples += 1
-                    break
-                self._samples.appendleft(sample)
+            combined = samples + list(self._samples)
+            keep = self._samples.maxlen or len(combined)
+            if len(combined) > keep:
+                self._dropped_samples += len(combined) - keep
+                combined = combined[-keep:]
+            self._samples.clear()
+            self._samples.extend(combined)
             dropped = self._trim()
         log.warning(
             "switchover: recorder flush failed (%s); keeping %d rollups in memory%s",

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from switchover.core.compare import Comparator, comparator
 from switchover.core.decision import Side
+from switchover.core.observation import validate_outcome
 from switchover.core.redact import redact, redact_text
+from switchover.sdk.deadline import Deadline
 
 if TYPE_CHECKING:
     from switchover.sdk.client import MigrationHandle
@@ -52,6 +54,20 @@ class OperationConfig:
 
 class CandidateTimeout(TimeoutError):
     """The candidate did not answer within its operation's timeout."""
+
+
+async def _probe() -> None:
+    return None
+
+
+_probe_coroutine = _probe()
+_COROUTINE = type(_probe_coroutine)
+_probe_coroutine.close()
+
+
+def _awaitable(value: Any, _isawaitable: Any = inspect.isawaitable) -> bool:
+    """``inspect.isawaitable`` with a fast path for coroutines, the common case."""
+    return value.__class__ is _COROUTINE or _isawaitable(value)
 
 
 def _error_type(exc: BaseException) -> str:
@@ -102,10 +118,10 @@ class Router:
             log.warning("switchover: %s raised %s", what, type(exc).__name__)
 
     def _outcome(self, outcome: Outcome, result: Any) -> Mapping[str, float] | None:
-        if outcome is None or isinstance(outcome, Mapping):
-            return outcome
+        """The call's outcome counters; a bad one is reported, never raised to the caller."""
         try:
-            return outcome(result)
+            value = outcome(result) if callable(outcome) else outcome
+            return validate_outcome(value)
         except Exception as exc:
             self._guard("outcome", exc)
             return None
@@ -134,12 +150,12 @@ class Router:
             try:
                 if limit is None:
                     result = candidate(*args, **kwargs)
-                    if inspect.isawaitable(result):
+                    if _awaitable(result):
                         result = await result
                 else:
-                    async with asyncio.timeout(limit):
+                    async with Deadline(limit):
                         result = candidate(*args, **kwargs)
-                        if inspect.isawaitable(result):
+                        if _awaitable(result):
                             result = await result
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
@@ -154,13 +170,13 @@ class Router:
                 True,
                 None,
                 False,
-                self._outcome(outcome, result),
+                None if outcome is None else self._outcome(outcome, result),
             )
             return result
         started = _perf()
         try:
             result = legacy(*args, **kwargs)
-            if inspect.isawaitable(result):
+            if _awaitable(result):
                 result = await result
         except Exception as exc:
             record(name, operation, _LEGACY, (_perf() - started) * 1000.0, False, _error_type(exc))
@@ -173,7 +189,7 @@ class Router:
             True,
             None,
             False,
-            self._outcome(outcome, result),
+            None if outcome is None else self._outcome(outcome, result),
         )
         return result
 
@@ -190,7 +206,7 @@ class Router:
     ) -> Any:
         try:
             result = legacy(*args, **kwargs)
-            if inspect.isawaitable(result):
+            if _awaitable(result):
                 result = await result
         except Exception as legacy_exc:
             self._total_failure(operation, context, candidate_exc, candidate_ms, legacy_exc)
@@ -216,7 +232,7 @@ class Router:
             False,
             error_type,
             True,
-            self._outcome(outcome, result),
+            None if outcome is None else self._outcome(outcome, result),
         )
         _log_event(
             "fallback",
@@ -312,7 +328,7 @@ class Router:
                 True,
                 None,
                 False,
-                self._outcome(outcome, result),
+                None if outcome is None else self._outcome(outcome, result),
             )
             return result
         started = _perf()
@@ -329,7 +345,7 @@ class Router:
             True,
             None,
             False,
-            self._outcome(outcome, result),
+            None if outcome is None else self._outcome(outcome, result),
         )
         return result
 
@@ -378,7 +394,7 @@ class Router:
         started = _perf()
         try:
             result = legacy(*args, **kwargs)
-            if inspect.isawaitable(result):
+            if _awaitable(result):
                 result = await result
         except Exception as exc:
             record(
@@ -392,6 +408,10 @@ class Router:
             if legacy_done is not None:
                 legacy_done.set_result((False, exc))
             raise
+        except BaseException as exc:  # the caller was cancelled: nothing to compare
+            if legacy_done is not None:
+                legacy_done.set_result((False, exc))
+            raise
         record(
             handle.name,
             operation,
@@ -400,7 +420,7 @@ class Router:
             True,
             None,
             False,
-            self._outcome(outcome, result),
+            None if outcome is None else self._outcome(outcome, result),
         )
         if legacy_done is not None:
             legacy_done.set_result((True, result))
@@ -425,12 +445,12 @@ class Router:
         try:
             if limit is None:
                 value = candidate(*args, **kwargs)
-                if inspect.isawaitable(value):
+                if _awaitable(value):
                     value = await value
             else:
-                async with asyncio.timeout(limit):
+                async with Deadline(limit):
                     value = candidate(*args, **kwargs)
-                    if inspect.isawaitable(value):
+                    if _awaitable(value):
                         value = await value
         except Exception as exc:
             candidate_exc = exc
