@@ -22,20 +22,24 @@ class _Watchdog:
     __slots__ = ("armed", "entries", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        # weak: the registry below is keyed weakly by the loop, so the value must not
+        # keep its key alive
+        self.loop = weakref.ref(loop)
         self.entries: dict[int, list[Any]] = {}
         self.armed = False
 
     def arm(self) -> None:
-        if not self.armed:
+        loop = self.loop()
+        if not self.armed and loop is not None:
             self.armed = True
-            self.loop.call_later(RESOLUTION, self.tick)
+            loop.call_later(RESOLUTION, self.tick)
 
     def tick(self) -> None:
         self.armed = False
-        if not self.entries:
+        loop = self.loop()
+        if not self.entries or loop is None:
             return
-        now = self.loop.time()
+        now = loop.time()
         for entry in list(self.entries.values()):
             if not entry[2] and entry[1] <= now:
                 entry[2] = True
@@ -51,7 +55,7 @@ _watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
 class Deadline:
     """``async with Deadline(seconds):`` like ``asyncio.timeout``, for hot paths."""
 
-    __slots__ = ("_entry", "_seconds", "_watchdog")
+    __slots__ = ("_cancelling", "_entry", "_seconds", "_watchdog")
 
     def __init__(self, seconds: float) -> None:
         self._seconds = seconds
@@ -64,6 +68,7 @@ class Deadline:
         task = asyncio.current_task(loop)
         if task is None:  # pragma: no cover - not inside a task
             raise RuntimeError("Deadline must be used inside a task")
+        self._cancelling = task.cancelling()
         self._entry = entry = [task, loop.time() + self._seconds, False]
         self._watchdog = watchdog
         watchdog.entries[id(entry)] = entry
@@ -75,6 +80,7 @@ class Deadline:
         self._watchdog.entries.pop(id(entry), None)
         if entry[2]:
             task = entry[0]
-            if exc_type is asyncio.CancelledError and task.uncancel() == 0:
+            # like asyncio.timeout: only our own cancellation becomes a timeout
+            if exc_type is asyncio.CancelledError and task.uncancel() <= self._cancelling:
                 raise TimeoutError(f"timed out after {self._seconds} s") from exc
         return None

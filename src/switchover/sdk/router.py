@@ -270,6 +270,7 @@ class Router:
             "total_failure",
             migration=self.handle.name,
             operation=operation,
+            error_type=error_type,
             candidate_error_type=error_type,
             candidate_error=str(candidate_exc)[:500],
             legacy_error_type=type(legacy_exc).__name__,
