@@ -5,6 +5,11 @@ Run from the repository root::
     .venv/bin/python bench/run.py              # 200,000 keys, about a minute
     .venv/bin/python bench/run.py --quick      # 20,000 keys, short HTTP runs
     .venv/bin/python bench/run.py --json out.json
+    .venv/bin/python bench/run.py --no-router  # decisions only
+
+Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
+laboratory, recorder throughput, memory over 10 million observations; under a minute,
+ten seconds with ``--quick``) and reports it too, its figures under "router" in the JSON.
 
 Every engine decides the same rollout (25 % of ``stt`` in migration/group ``voice_v2``,
 sticky on the user id) for the same deterministic keys, in-process and offline. The
@@ -17,8 +22,9 @@ GrowthBook hashes differently and is only checked for its rollout share.
 
 Exit status: 0 when the run completed (a missed goal is informational), 1 when
 switchover disagrees with UnleashClient (or the HTTP answers disagree with the SDK),
-2 on an error. The HTTP section reports "skipped: <reason>" when the server or
-``POST /v1/decide`` is not available.
+2 on an error (an error in the router benchmark too; the decision figures are kept).
+The HTTP section reports "skipped: <reason>" when the server or ``POST /v1/decide``
+is not available.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from typing import Any
 import harness
 import httpload
 import propagation
+import router
 import subjects
 
 GOAL_DECIDE_NS = 1000
@@ -350,6 +357,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20240601, help="key generator seed")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     p.add_argument("--no-http", action="store_true", help="skip the HTTP section")
+    p.add_argument(
+        "--no-router", action="store_true", help="skip the router benchmark (bench/router.py)"
+    )
     p.add_argument("--concurrency", type=int, default=16, help="HTTP client connections (16)")
     p.add_argument("--http-duration", type=float, help="seconds per HTTP run (4; quick 1.5)")
     p.add_argument("--http-warmup", type=float, help="HTTP warm-up seconds (0.5; quick 0.3)")
@@ -512,7 +522,20 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         say(line)
 
     failed = bool(mismatches) or bool(http.get("mismatches_with_sdk"))
-    return (1 if failed else 0), fig
+    code = 1 if failed else 0
+
+    say()
+    if args.no_router:
+        fig["router"] = {"skipped": "--no-router"}
+    else:
+        try:
+            fig["router"] = router.run(router.parse_args(["--quick"] if args.quick else []))
+        except Exception as exc:
+            traceback.print_exc()
+            say("router benchmark: error (the decision figures above stand)")
+            fig["router"] = {"error": f"{type(exc).__name__}: {exc}"}
+            code = 2
+    return code, fig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -528,8 +551,10 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fig, indent=2) + "\n")
         say(f"figures written to {path}")
-    if code:
+    if fig["agreement"]["unleash"]["mismatches"] or fig["http"].get("mismatches_with_sdk"):
         print("bench: FAILED, the engines disagree (see above)", file=sys.stderr)
+    if "error" in fig.get("router", {}):
+        print("bench: error in the router benchmark (see above)", file=sys.stderr)
     return code
 
 

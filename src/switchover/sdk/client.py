@@ -63,7 +63,11 @@ class MigrationHandle:
         timeout: float | object | None = ...,
     ) -> MigrationHandle:
         """Map ``operation`` to a feature (default: same name; None: the migration alone)
-        and set its candidate timeout in seconds (default 10; None: no timeout)."""
+        and set its candidate timeout in seconds (None: no timeout).
+
+        Without one, ``route`` and ``shadow`` give the candidate 10 s; ``route_sync`` waits
+        for it, since abandoning a sync call costs a worker thread per call.
+        """
         cfg = self._router.config(operation)
         if feature is not ...:
             cfg.feature = feature  # type: ignore[assignment]
@@ -71,6 +75,7 @@ class MigrationHandle:
             if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
                 raise ValueError("timeout must be a positive number of seconds or None")
             cfg.timeout = timeout  # type: ignore[assignment]
+            cfg.sync_timeout = timeout  # type: ignore[assignment]
         return self
 
     async def route(

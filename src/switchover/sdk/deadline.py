@@ -1,12 +1,14 @@
 """Cheap per-call timeouts for the router's hot path.
 
-``asyncio.timeout`` schedules and cancels a timer-heap entry per call, which costs
-several microseconds. The router's candidate calls usually finish long before their
-timeout, so one watchdog per event loop does the waiting instead: a call registers
-its task and deadline in a dict (and removes it when done); a single timer, armed
-only while calls are registered, wakes at most every ``resolution`` seconds and
-cancels the tasks that are overdue, which the call turns into ``TimeoutError``
-exactly as ``asyncio.timeout`` does. A deadline fires up to ``resolution`` late.
+``asyncio.timeout`` schedules and cancels a timer-heap entry per call, and its
+``async with`` protocol creates two coroutines, which together cost microseconds.
+The router's candidate calls usually finish long before their timeout, so one
+watchdog per event loop does the waiting instead: :func:`start` registers the task and
+its deadline in a dict, :func:`finish` removes it; a single timer, armed only while
+calls are registered, wakes every ``RESOLUTION`` seconds and cancels the overdue
+tasks. :func:`finish` tells whether the cancellation was the deadline's (then the
+caller raises ``TimeoutError``, as ``asyncio.timeout`` does) or came from outside
+(then it propagates). A deadline fires up to ``RESOLUTION`` late.
 """
 
 from __future__ import annotations
@@ -17,20 +19,21 @@ from typing import Any
 
 RESOLUTION = 0.005
 
+# an entry: [task, deadline, fired, cancelling-at-start, registered]
+Entry = list[Any]
+
 
 class _Watchdog:
-    __slots__ = ("armed", "entries", "loop")
+    __slots__ = ("__weakref__", "armed", "entries", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # weak: the registry below is keyed weakly by the loop, so the value must not
-        # keep its key alive
+        # weak: the registry is keyed weakly by the loop; the value must not keep it alive
         self.loop = weakref.ref(loop)
-        self.entries: dict[int, list[Any]] = {}
+        self.entries: dict[int, Entry] = {}
         self.armed = False
 
-    def arm(self) -> None:
-        loop = self.loop()
-        if not self.armed and loop is not None:
+    def arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.armed:
             self.armed = True
             loop.call_later(RESOLUTION, self.tick)
 
@@ -44,43 +47,43 @@ class _Watchdog:
             if not entry[2] and entry[1] <= now:
                 entry[2] = True
                 entry[0].cancel()
-        self.arm()
+        self.arm(loop)
 
 
 _watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
     weakref.WeakKeyDictionary()
 )
+_last: list[Any] = [None, None]  # weakref to the last loop seen, and its watchdog
 
 
-class Deadline:
-    """``async with Deadline(seconds):`` like ``asyncio.timeout``, for hot paths."""
-
-    __slots__ = ("_cancelling", "_entry", "_seconds", "_watchdog")
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-
-    async def __aenter__(self) -> Deadline:
-        loop = asyncio.get_running_loop()
+def start(seconds: float) -> Entry:
+    """Register the current task for cancellation ``seconds`` from now."""
+    loop = asyncio.get_running_loop()
+    ref = _last[0]
+    if ref is not None and ref() is loop:
+        watchdog = _last[1]
+    else:
         watchdog = _watchdogs.get(loop)
         if watchdog is None:
             watchdog = _watchdogs[loop] = _Watchdog(loop)
-        task = asyncio.current_task(loop)
-        if task is None:  # pragma: no cover - not inside a task
-            raise RuntimeError("Deadline must be used inside a task")
-        self._cancelling = task.cancelling()
-        self._entry = entry = [task, loop.time() + self._seconds, False]
-        self._watchdog = watchdog
-        watchdog.entries[id(entry)] = entry
-        watchdog.arm()
-        return self
+        _last[0], _last[1] = weakref.ref(loop), watchdog
+    task = asyncio.current_task(loop)
+    if task is None:  # pragma: no cover - the router always runs inside a task
+        raise RuntimeError("a deadline needs a running task")
+    entry: Entry = [task, loop.time() + seconds, False, task.cancelling(), watchdog]
+    watchdog.entries[id(entry)] = entry
+    watchdog.arm(loop)
+    return entry
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
-        entry = self._entry
-        self._watchdog.entries.pop(id(entry), None)
-        if entry[2]:
-            task = entry[0]
-            # like asyncio.timeout: only our own cancellation becomes a timeout
-            if exc_type is asyncio.CancelledError and task.uncancel() <= self._cancelling:
-                raise TimeoutError(f"timed out after {self._seconds} s") from exc
-        return None
+
+def finish(entry: Entry) -> bool:
+    """Unregister; True when the deadline fired and its cancellation is to become a timeout."""
+    watchdog = entry[4]
+    if watchdog is None:
+        return False
+    entry[4] = None
+    watchdog.entries.pop(id(entry), None)
+    if entry[2]:
+        # like asyncio.timeout: only our own cancellation becomes a timeout
+        return entry[0].uncancel() <= entry[3]
+    return False

@@ -30,7 +30,7 @@ from switchover.core.compare import Comparator, comparator
 from switchover.core.decision import Side
 from switchover.core.observation import validate_outcome
 from switchover.core.redact import redact, redact_text
-from switchover.sdk.deadline import Deadline
+from switchover.sdk import deadline
 
 if TYPE_CHECKING:
     from switchover.sdk.client import MigrationHandle
@@ -50,6 +50,10 @@ ErrorHook = Callable[[str, BaseException], None]
 class OperationConfig:
     feature: str | None
     timeout: float | None
+    """Seconds; async calls default to DEFAULT_TIMEOUT."""
+    sync_timeout: float | None = None
+    """Seconds for route_sync: abandoning a sync call needs a worker thread, so it is
+    paid for only when set (``configure(op, timeout=…)`` sets both)."""
 
 
 class CandidateTimeout(TimeoutError):
@@ -153,10 +157,19 @@ class Router:
                     if _awaitable(result):
                         result = await result
                 else:
-                    async with Deadline(limit):
+                    entry = deadline.start(limit)
+                    try:
                         result = candidate(*args, **kwargs)
                         if _awaitable(result):
                             result = await result
+                    except asyncio.CancelledError:
+                        if deadline.finish(entry):
+                            raise CandidateTimeout(
+                                f"candidate {operation!r} took longer than {limit} s"
+                            ) from None
+                        raise
+                    finally:
+                        deadline.finish(entry)
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
                 return await self._fallback(
@@ -297,7 +310,7 @@ class Router:
         record = handle._client.recorder.record
         name = handle.name
         if decision.side is Side.CANDIDATE:
-            limit = cfg.timeout if timeout is None else timeout
+            limit = cfg.sync_timeout if timeout is None else timeout
             started = _perf()
             try:
                 if limit is None:
@@ -449,10 +462,19 @@ class Router:
                 if _awaitable(value):
                     value = await value
             else:
-                async with Deadline(limit):
+                entry = deadline.start(limit)
+                try:
                     value = candidate(*args, **kwargs)
                     if _awaitable(value):
                         value = await value
+                except asyncio.CancelledError:
+                    if deadline.finish(entry):
+                        raise CandidateTimeout(
+                            f"shadow candidate {operation!r} took longer than {limit} s"
+                        ) from None
+                    raise
+                finally:
+                    deadline.finish(entry)
         except Exception as exc:
             candidate_exc = exc
         elapsed = (_perf() - started) * 1000.0
