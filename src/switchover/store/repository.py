@@ -362,13 +362,7 @@ class Tx:
         )
         if operation is not None:
             query = query.where(t.rollups.c.operation == operation)
-        return [
-            StoredRollup(
-                RollupKey(int(r.minute), r.migration, r.operation, r.side),
-                Rollup.from_dict(r.data),
-            )
-            for r in self.conn.execute(query)
-        ]
+        return [_stored_rollup(r) for r in self.conn.execute(query)]
 
     def rollups_after(self, last_id: int, *, limit: int = 5000) -> list[tuple[int, StoredRollup]]:
         """Rollup rows appended after ``last_id``, oldest first: an incremental feed."""
@@ -385,16 +379,7 @@ class Tx:
             .order_by(t.rollups.c.id)
             .limit(limit)
         )
-        return [
-            (
-                int(r.id),
-                StoredRollup(
-                    RollupKey(int(r.minute), r.migration, r.operation, r.side),
-                    Rollup.from_dict(r.data),
-                ),
-            )
-            for r in rows
-        ]
+        return [(int(r.id), _stored_rollup(r)) for r in rows]
 
     def prune_rollups(self, before_minute: int) -> int:
         result = self.conn.execute(t.rollups.delete().where(t.rollups.c.minute < before_minute))
@@ -463,6 +448,13 @@ class Tx:
         return version
 
 
+def _stored_rollup(row: Any) -> StoredRollup:
+    return StoredRollup(
+        RollupKey(int(row.minute), row.migration, row.operation, row.side),
+        Rollup.from_dict(row.data),
+    )
+
+
 def _token(row: Any) -> TokenRecord:
     return TokenRecord(
         name=row.name,
@@ -472,6 +464,19 @@ def _token(row: Any) -> TokenRecord:
         created_by=row.created_by,
         revoked_at=_utc(row.revoked_at),
     )
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Driver errors that mean "the store is not there (or not set up)" become StoreError."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise _store_error(exc) from exc
+    except sa.exc.ProgrammingError as exc:
+        if _is_missing_schema(exc):
+            raise _store_error(exc) from exc
+        raise
 
 
 class Store:
@@ -491,32 +496,20 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """A unit of work: committed when the block ends cleanly, rolled back otherwise."""
-        try:
-            with self.engine.begin() as conn:
-                yield Tx(conn)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise _store_error(exc) from exc
-        except sa.exc.ProgrammingError as exc:
-            if _is_missing_schema(exc):
-                raise _store_error(exc) from exc
-            raise
-        except sa.exc.IntegrityError as exc:
-            raise ConflictError(
-                "the change conflicts with what is stored (a duplicate or a broken "
-                "constraint); read the current state and retry"
-            ) from exc
+        with _translated():
+            try:
+                with self.engine.begin() as conn:
+                    yield Tx(conn)
+            except sa.exc.IntegrityError as exc:
+                raise ConflictError(
+                    "the change conflicts with what is stored (a duplicate or a broken "
+                    "constraint); read the current state and retry"
+                ) from exc
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        try:
-            with self.engine.connect() as conn:
-                yield Tx(conn)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise _store_error(exc) from exc
-        except sa.exc.ProgrammingError as exc:
-            if _is_missing_schema(exc):
-                raise _store_error(exc) from exc
-            raise
+        with _translated(), self.engine.connect() as conn:
+            yield Tx(conn)
 
     def snapshot(self) -> tuple[int, list[Migration]]:
         """Every migration and the store version they belong to, read consistently."""
