@@ -100,10 +100,10 @@ class CompiledMigration:
         "_percentage",
         "_prefix",
         "_stickiness",
-        "_tenant_key",
         "_tenants",
         "_unknown",
         "migration",
+        "tenant_key",
     )
 
     def __init__(self, m: Migration) -> None:
@@ -111,7 +111,7 @@ class CompiledMigration:
         self._prefix = m.name + ":"
         self._percentage = m.percentage
         self._stickiness = m.stickiness
-        self._tenant_key = m.tenant_key
+        self.tenant_key = m.tenant_key
         self._tenants: Mapping[str, Override] = dict(m.tenants)
         kill = None if m.enabled else Reason.KILL_SWITCH
         self._no_feature = _FeatureDecisions(m, None, kill)
@@ -132,7 +132,7 @@ class CompiledMigration:
         if d.fixed is not None:
             return d.fixed
         if self._tenants:
-            tenant = context.get(self._tenant_key)
+            tenant = context.get(self.tenant_key)
             if tenant is not None:
                 override = self._tenants.get(tenant if tenant.__class__ is str else str(tenant))
                 if override is not None:

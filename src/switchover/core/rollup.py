@@ -22,6 +22,11 @@ class RollupKey(NamedTuple):
     side: str
 
 
+MAX_TENANTS = 100
+"""Tenants tracked per rollup; the rest are summed under OTHER_TENANTS."""
+OTHER_TENANTS = "(other)"
+
+
 def minute_of(at: float) -> int:
     return int(at // 60)
 
@@ -36,6 +41,7 @@ class Rollup:
         "fallbacks",
         "outcomes",
         "sketch",
+        "tenants",
         "total_failures",
     )
 
@@ -46,6 +52,8 @@ class Rollup:
         self.total_failures = 0
         self.error_types: dict[str, int] = {}
         self.outcomes: dict[str, float] = {}
+        self.tenants: dict[str, list[int]] = {}
+        """tenant -> [calls, errors], at most MAX_TENANTS + 1 entries"""
         self.sketch = LatencySketch()
 
     def add(
@@ -56,9 +64,12 @@ class Rollup:
         fallback: bool,
         outcome: Mapping[str, float] | None,
         total_failure: bool = False,
+        tenant: str | None = None,
     ) -> None:
         self.count += 1
         self.sketch.add(latency_ms)
+        if tenant is not None:
+            self.add_tenant(tenant, 1, 0 if ok else 1)
         if ok and not fallback and not total_failure and not outcome:
             return
         if not ok:
@@ -73,6 +84,18 @@ class Rollup:
         if outcome:
             self.add_outcome(outcome)
 
+    def add_tenant(self, tenant: str, calls: int, errors: int) -> None:
+        tenants = self.tenants
+        counts = tenants.get(tenant)
+        if counts is None:
+            if len(tenants) >= MAX_TENANTS and tenant != OTHER_TENANTS:
+                tenant = OTHER_TENANTS
+            counts = tenants.get(tenant)
+            if counts is None:
+                counts = tenants[tenant] = [0, 0]
+        counts[0] += calls
+        counts[1] += errors
+
     def add_outcome(self, outcome: Mapping[str, float]) -> None:
         outcomes = self.outcomes
         for name, value in outcome.items():
@@ -86,6 +109,8 @@ class Rollup:
         for k, n in other.error_types.items():
             self.error_types[k] = self.error_types.get(k, 0) + n
         self.add_outcome(other.outcomes)
+        for tenant, (calls, errors) in other.tenants.items():
+            self.add_tenant(tenant, calls, errors)
         self.sketch.merge(other.sketch)
 
     @property
@@ -100,6 +125,7 @@ class Rollup:
             "total_failures": self.total_failures,
             "error_types": dict(sorted(self.error_types.items())),
             "outcomes": dict(sorted(self.outcomes.items())),
+            "tenants": {k: list(v) for k, v in sorted(self.tenants.items())},
             "sketch": self.sketch.to_dict(),
         }
 
@@ -112,6 +138,7 @@ class Rollup:
         r.total_failures = int(data.get("total_failures", 0))
         r.error_types = {str(k): int(v) for k, v in (data.get("error_types") or {}).items()}
         r.outcomes = {str(k): float(v) for k, v in (data.get("outcomes") or {}).items()}
+        r.tenants = {str(k): [int(v[0]), int(v[1])] for k, v in (data.get("tenants") or {}).items()}
         r.sketch = LatencySketch.from_dict(data.get("sketch") or {})
         return r
 

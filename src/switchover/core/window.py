@@ -9,6 +9,7 @@ from typing import Any
 from switchover.core.rollup import Rollup, StoredRollup
 
 SIDES = ("legacy", "candidate")
+TOP_TENANTS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class SideStats:
     outcomes: dict[str, float] = field(default_factory=dict)
     outcome_rates: dict[str, float] = field(default_factory=dict)
     error_types: dict[str, int] = field(default_factory=dict)
+    tenants: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The busiest tenants (at most TOP_TENANTS): calls, errors, error rate."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,7 @@ class SideStats:
             "outcomes": self.outcomes,
             "outcome_rates": self.outcome_rates,
             "error_types": self.error_types,
+            "tenants": self.tenants,
         }
 
 
@@ -65,6 +69,12 @@ def side_stats(side: str, rollup: Rollup) -> SideStats:
         outcomes=dict(sorted(rollup.outcomes.items())),
         outcome_rates={k: v / n for k, v in sorted(rollup.outcomes.items())} if n else {},
         error_types=dict(sorted(rollup.error_types.items())),
+        tenants={
+            tenant: {"calls": calls, "errors": errors, "error_rate": errors / calls if calls else 0}
+            for tenant, (calls, errors) in sorted(
+                rollup.tenants.items(), key=lambda kv: (-kv[1][0], kv[0])
+            )[:TOP_TENANTS]
+        },
     )
 
 

@@ -146,7 +146,7 @@ class MetricsService:
         for o in parsed:
             key = RollupKey(minute_of(o.at), o.migration, o.operation, o.side.value)
             rollups.setdefault(key, Rollup()).add(
-                o.latency_ms, o.ok, o.error_type, o.fallback, o.outcome, o.total_failure
+                o.latency_ms, o.ok, o.error_type, o.fallback, o.outcome, o.total_failure, o.tenant
             )
         with self.store.transaction() as tx:
             known = set(tx.migration_names())

@@ -141,6 +141,7 @@ class Recorder:
         outcome: Mapping[str, float] | None = None,
         at: float | None = None,
         total_failure: bool = False,
+        tenant: str | None = None,
     ) -> None:
         # a plain tuple: a RollupKey is built only when flushing
         key = (int((self._time() if at is None else at) // 60), migration, operation, side)
@@ -148,7 +149,7 @@ class Recorder:
             rollup = self._pending.get(key)
             if rollup is None:
                 rollup = self._pending[key] = Rollup()
-            rollup.add(latency_ms, ok, error_type, fallback, outcome, total_failure)
+            rollup.add(latency_ms, ok, error_type, fallback, outcome, total_failure, tenant)
         if self._listeners:
             for listener in self._listeners:
                 listener(migration, operation, side, latency_ms, ok, fallback)
@@ -165,6 +166,7 @@ class Recorder:
             obs.outcome,
             obs.at,
             obs.total_failure,
+            obs.tenant,
         )
 
     def add_outcome(

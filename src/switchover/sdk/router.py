@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from switchover.core.compare import Comparator, comparator
-from switchover.core.decision import Side
+from switchover.core.decision import Decision, Side
 from switchover.core.observation import validate_outcome
 from switchover.core.redact import redact, redact_text
 from switchover.sdk import deadline
@@ -39,6 +39,7 @@ log = logging.getLogger("switchover.router")
 
 DEFAULT_TIMEOUT = 10.0
 _perf = time.perf_counter
+_EMPTY: Mapping[str, Any] = {}
 _LEGACY = Side.LEGACY.value
 _CANDIDATE = Side.CANDIDATE.value
 
@@ -130,6 +131,24 @@ class Router:
             self._guard("outcome", exc)
             return None
 
+    def _decide(
+        self, feature: str | None, context: Mapping[str, Any] | None
+    ) -> tuple[Decision, str | None]:
+        """The decision, and the caller's tenant for per-tenant counts."""
+        client = self.handle._client
+        compiled = client._compiled.get(self.handle.name)
+        if compiled is None:
+            return client._no_migration(self.handle.name, feature), None
+        if not context:
+            return compiled.decide(feature, _EMPTY), None
+        tenant = context.get(compiled.tenant_key)
+        if tenant is not None and tenant.__class__ is not str:
+            tenant = str(tenant)
+        return compiled.decide(feature, context), tenant
+
+    def _tenant(self, context: Mapping[str, Any] | None) -> str | None:
+        return self._decide(None, context)[1]
+
     # route (async) ---------------------------------------------------------------------
 
     async def route(
@@ -145,7 +164,7 @@ class Router:
     ) -> Any:
         handle = self.handle
         cfg = self.ops.get(operation) or self.config(operation)
-        decision = handle.decide(cfg.feature, context)
+        decision, tenant = self._decide(cfg.feature, context)
         record = handle._client.recorder.record
         name = handle.name
         if decision.side is Side.CANDIDATE:
@@ -184,6 +203,7 @@ class Router:
                 None,
                 False,
                 None if outcome is None else self._outcome(outcome, result),
+                tenant=tenant,
             )
             return result
         started = _perf()
@@ -192,7 +212,15 @@ class Router:
             if _awaitable(result):
                 result = await result
         except Exception as exc:
-            record(name, operation, _LEGACY, (_perf() - started) * 1000.0, False, _error_type(exc))
+            record(
+                name,
+                operation,
+                _LEGACY,
+                (_perf() - started) * 1000.0,
+                False,
+                _error_type(exc),
+                tenant=tenant,
+            )
             raise
         record(
             name,
@@ -203,6 +231,7 @@ class Router:
             None,
             False,
             None if outcome is None else self._outcome(outcome, result),
+            tenant=tenant,
         )
         return result
 
@@ -237,6 +266,7 @@ class Router:
         result: Any,
     ) -> None:
         error_type = _error_type(candidate_exc)
+        tenant = self._tenant(context)
         self.handle._client.recorder.record(
             self.handle.name,
             operation,
@@ -246,6 +276,7 @@ class Router:
             error_type,
             True,
             None if outcome is None else self._outcome(outcome, result),
+            tenant=tenant,
         )
         _log_event(
             "fallback",
@@ -266,6 +297,7 @@ class Router:
         legacy_exc: BaseException,
     ) -> None:
         error_type = _error_type(candidate_exc)
+        tenant = self._tenant(context)
         self.handle._client.recorder.record(
             self.handle.name,
             operation,
@@ -277,6 +309,7 @@ class Router:
             None,
             None,
             True,
+            tenant=tenant,
         )
         _attach(legacy_exc, candidate_exc)
         _log_event(
@@ -306,7 +339,7 @@ class Router:
     ) -> Any:
         handle = self.handle
         cfg = self.ops.get(operation) or self.config(operation)
-        decision = handle.decide(cfg.feature, context)
+        decision, tenant = self._decide(cfg.feature, context)
         record = handle._client.recorder.record
         name = handle.name
         if decision.side is Side.CANDIDATE:
@@ -343,13 +376,22 @@ class Router:
                 None,
                 False,
                 None if outcome is None else self._outcome(outcome, result),
+                tenant=tenant,
             )
             return result
         started = _perf()
         try:
             result = legacy(*args, **kwargs)
         except Exception as exc:
-            record(name, operation, _LEGACY, (_perf() - started) * 1000.0, False, _error_type(exc))
+            record(
+                name,
+                operation,
+                _LEGACY,
+                (_perf() - started) * 1000.0,
+                False,
+                _error_type(exc),
+                tenant=tenant,
+            )
             raise
         record(
             name,
@@ -360,6 +402,7 @@ class Router:
             None,
             False,
             None if outcome is None else self._outcome(outcome, result),
+            tenant=tenant,
         )
         return result
 
@@ -388,7 +431,7 @@ class Router:
         handle = self.handle
         cfg = self.ops.get(operation) or self.config(operation)
         compare_fn = comparator(compare)
-        decision = handle.decide(cfg.feature, context)
+        decision, tenant = self._decide(cfg.feature, context)
         run_candidate = decision.reason.value not in ("kill_switch", "feature_off") and (
             sample >= 1.0 or random.random() < sample
         )
@@ -418,6 +461,7 @@ class Router:
                 (_perf() - started) * 1000.0,
                 False,
                 _error_type(exc),
+                tenant=tenant,
             )
             if legacy_done is not None:
                 legacy_done.set_result((False, exc))
@@ -435,6 +479,7 @@ class Router:
             None,
             False,
             None if outcome is None else self._outcome(outcome, result),
+            tenant=tenant,
         )
         if legacy_done is not None:
             legacy_done.set_result((True, result))
@@ -452,6 +497,7 @@ class Router:
         legacy_done: asyncio.Future[tuple[bool, Any]],
     ) -> None:
         recorder = self.handle._client.recorder
+        tenant = self._tenant(context)
         name = self.handle.name
         started = _perf()
         candidate_exc: BaseException | None = None
@@ -485,6 +531,7 @@ class Router:
             elapsed,
             candidate_exc is None,
             None if candidate_exc is None else _error_type(candidate_exc),
+            tenant=tenant,
         )
         legacy_ok, legacy_value = await legacy_done
         if not legacy_ok:
