@@ -162,11 +162,8 @@ class Router:
         outcome: Outcome,
         timeout: float | None,
     ) -> Any:
-        handle = self.handle
         cfg = self.ops.get(operation) or self.config(operation)
         decision, tenant = self._decide(cfg.feature, context)
-        record = handle._client.recorder.record
-        name = handle.name
         if decision.side is Side.CANDIDATE:
             limit = cfg.timeout if timeout is None else timeout
             started = _perf()
@@ -194,17 +191,7 @@ class Router:
                 return await self._fallback(
                     operation, context, args, kwargs, legacy, outcome, exc, elapsed
                 )
-            record(
-                name,
-                operation,
-                _CANDIDATE,
-                (_perf() - started) * 1000.0,
-                True,
-                None,
-                False,
-                None if outcome is None else self._outcome(outcome, result),
-                tenant=tenant,
-            )
+            self._served(operation, _CANDIDATE, started, tenant, outcome, result)
             return result
         started = _perf()
         try:
@@ -212,20 +199,24 @@ class Router:
             if _awaitable(result):
                 result = await result
         except Exception as exc:
-            record(
-                name,
-                operation,
-                _LEGACY,
-                (_perf() - started) * 1000.0,
-                False,
-                _error_type(exc),
-                tenant=tenant,
-            )
+            self._failed(operation, _LEGACY, started, tenant, exc)
             raise
-        record(
-            name,
+        self._served(operation, _LEGACY, started, tenant, outcome, result)
+        return result
+
+    def _served(
+        self,
+        operation: str,
+        side: str,
+        started: float,
+        tenant: str | None,
+        outcome: Outcome,
+        result: Any,
+    ) -> None:
+        self.handle._client.recorder.record(
+            self.handle.name,
             operation,
-            _LEGACY,
+            side,
             (_perf() - started) * 1000.0,
             True,
             None,
@@ -233,7 +224,19 @@ class Router:
             None if outcome is None else self._outcome(outcome, result),
             tenant=tenant,
         )
-        return result
+
+    def _failed(
+        self, operation: str, side: str, started: float, tenant: str | None, exc: BaseException
+    ) -> None:
+        self.handle._client.recorder.record(
+            self.handle.name,
+            operation,
+            side,
+            (_perf() - started) * 1000.0,
+            False,
+            _error_type(exc),
+            tenant=tenant,
+        )
 
     async def _fallback(
         self,
@@ -337,11 +340,8 @@ class Router:
         outcome: Outcome,
         timeout: float | None,
     ) -> Any:
-        handle = self.handle
         cfg = self.ops.get(operation) or self.config(operation)
         decision, tenant = self._decide(cfg.feature, context)
-        record = handle._client.recorder.record
-        name = handle.name
         if decision.side is Side.CANDIDATE:
             limit = cfg.sync_timeout if timeout is None else timeout
             started = _perf()
@@ -367,43 +367,15 @@ class Router:
                     raise
                 self._record_fallback(operation, context, exc, elapsed, outcome, result)
                 return result
-            record(
-                name,
-                operation,
-                _CANDIDATE,
-                (_perf() - started) * 1000.0,
-                True,
-                None,
-                False,
-                None if outcome is None else self._outcome(outcome, result),
-                tenant=tenant,
-            )
+            self._served(operation, _CANDIDATE, started, tenant, outcome, result)
             return result
         started = _perf()
         try:
             result = legacy(*args, **kwargs)
         except Exception as exc:
-            record(
-                name,
-                operation,
-                _LEGACY,
-                (_perf() - started) * 1000.0,
-                False,
-                _error_type(exc),
-                tenant=tenant,
-            )
+            self._failed(operation, _LEGACY, started, tenant, exc)
             raise
-        record(
-            name,
-            operation,
-            _LEGACY,
-            (_perf() - started) * 1000.0,
-            True,
-            None,
-            False,
-            None if outcome is None else self._outcome(outcome, result),
-            tenant=tenant,
-        )
+        self._served(operation, _LEGACY, started, tenant, outcome, result)
         return result
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -428,7 +400,6 @@ class Router:
         outcome: Outcome,
         timeout: float | None,
     ) -> Any:
-        handle = self.handle
         cfg = self.ops.get(operation) or self.config(operation)
         compare_fn = comparator(compare)
         decision, tenant = self._decide(cfg.feature, context)
@@ -447,22 +418,13 @@ class Router:
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        record = handle._client.recorder.record
         started = _perf()
         try:
             result = legacy(*args, **kwargs)
             if _awaitable(result):
                 result = await result
         except Exception as exc:
-            record(
-                handle.name,
-                operation,
-                _LEGACY,
-                (_perf() - started) * 1000.0,
-                False,
-                _error_type(exc),
-                tenant=tenant,
-            )
+            self._failed(operation, _LEGACY, started, tenant, exc)
             if legacy_done is not None:
                 legacy_done.set_result((False, exc))
             raise
@@ -470,17 +432,7 @@ class Router:
             if legacy_done is not None:
                 legacy_done.set_result((False, exc))
             raise
-        record(
-            handle.name,
-            operation,
-            _LEGACY,
-            (_perf() - started) * 1000.0,
-            True,
-            None,
-            False,
-            None if outcome is None else self._outcome(outcome, result),
-            tenant=tenant,
-        )
+        self._served(operation, _LEGACY, started, tenant, outcome, result)
         if legacy_done is not None:
             legacy_done.set_result((True, result))
         return result
