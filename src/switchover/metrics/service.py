@@ -71,6 +71,9 @@ class MetricsService:
     def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
         self.clock = clock or SystemClock()
+        clock_ = self.clock
+        # one sink, so that its hourly retention prune runs hourly, not on every batch
+        self._sink = StoreSink(store, time_fn=lambda: clock_.now().timestamp())
 
     def window(
         self,
@@ -156,6 +159,7 @@ class MetricsService:
                     f"unknown migration(s): {', '.join(unknown)}", field="migration"
                 )
             tx.insert_rollups(sorted(rollups.items()))
+        self._sink.prune_if_due()
         return len(parsed)
 
     def ingest_rollups(
@@ -178,7 +182,7 @@ class MetricsService:
                     f"samples[{i}] needs 'migration' and 'operation'", field=f"samples[{i}]"
                 )
             clean.append(dict(redact(dict(sample))))
-        StoreSink(self.store, time_fn=lambda: self.clock.now().timestamp()).write(pairs, clean)
+        self._sink.write(pairs, clean)
         return len(pairs)
 
     def shadow_samples(self, name: str, *, limit: int = 50) -> list[dict[str, Any]]:

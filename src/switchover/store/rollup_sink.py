@@ -40,10 +40,22 @@ class StoreSink:
         with self.store.transaction() as tx:
             tx.insert_rollups(rollups)
             tx.add_shadow_samples(rows, keep_per_migration=self.keep_samples)
-            if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS:
+            due = self._prune_due(now)
+            if due:
                 tx.prune_rollups(retention_cutoff(now, self.retention_days))
-        if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS:
+        if due:
             self._last_prune = now
+
+    def prune_if_due(self) -> None:
+        """Drop rollups past the retention, at most once every PRUNE_EVERY_SECONDS."""
+        now = self._time()
+        if self._prune_due(now):
+            with self.store.transaction() as tx:
+                tx.prune_rollups(retention_cutoff(now, self.retention_days))
+            self._last_prune = now
+
+    def _prune_due(self, now: float) -> bool:
+        return self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS
 
 
 def retention_cutoff(now: float, retention_days: float) -> int:
