@@ -142,3 +142,29 @@ def noop_runner() -> Callable[[Sequence[Any]], None]:
             noop("stt", c)
 
     return run
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def version_of(dist: str) -> str:
+    """The installed version of a distribution, or "not installed"."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def make_keys(n: int, seed: int) -> list[str]:
+    """``n`` distinct UUID-shaped user ids, the same for the same seed, in creation order."""
+    import random
+    import uuid
+
+    rng = random.Random(seed)
+    keys = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n)]
+    if len(set(keys)) != n:
+        raise RuntimeError("generated keys are not distinct")
+    return keys

@@ -53,9 +53,7 @@ import sys
 import tempfile
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +71,10 @@ OBS_PER_MINUTE = 10_000
 """Memory run: calls per simulated minute (one flush and four new rollups each)."""
 
 
-def say(msg: str = "") -> None:
-    print(msg, flush=True)
+say = harness.say
 
 
-def version_of(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+version_of = harness.version_of
 
 
 # setup --------------------------------------------------------------------------------
@@ -106,10 +99,7 @@ def create_store(path: Path) -> str:
 
 def make_calls(n: int, seed: int) -> list[tuple[dict[str, str], bytes]]:
     """``n`` (context, argument) pairs with distinct UUID-shaped user ids."""
-    rng = random.Random(seed)
-    keys = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n)]
-    if len(set(keys)) != n:
-        raise RuntimeError("generated user ids are not distinct")
+    keys = harness.make_keys(n, seed)
     # in creation order: a caller's context is fresh in the CPU cache when it routes the
     # call; visiting the keys in another order (sorted, say) measures cache misses
     return [({"user_id": k}, b"audio-frame") for k in keys]
