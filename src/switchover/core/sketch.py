@@ -24,6 +24,11 @@ _MULTIPLIER = _MAPPING._multiplier
 _OFFSET = _MAPPING._offset
 
 
+def bin_value(key: int) -> float:
+    """The value a bin stands for (within the relative accuracy)."""
+    return float(_MAPPING.value(key))
+
+
 class LatencySketch:
     __slots__ = ("bins", "count", "max", "min", "sum", "zeros")
 

@@ -21,7 +21,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from switchover.core.sketch import _MAPPING
+from switchover.core.sketch import bin_value
 from switchover.store.repository import Store
 
 BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -70,7 +70,7 @@ class StoreCollector(Collector):
         totals.sum_seconds += r.sketch.sum / 1000.0
         totals.buckets[0] += r.sketch.zeros
         for bin_key, n in r.sketch.bins.items():
-            seconds = _MAPPING.value(bin_key) / 1000.0
+            seconds = bin_value(bin_key) / 1000.0
             totals.buckets[bisect.bisect_left(BUCKETS_SECONDS, seconds)] += n
 
     def collect(self) -> Iterator[Any]:

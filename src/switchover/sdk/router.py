@@ -146,9 +146,6 @@ class Router:
             tenant = str(tenant)
         return compiled.decide(feature, context), tenant
 
-    def _tenant(self, context: Mapping[str, Any] | None) -> str | None:
-        return self._decide(None, context)[1]
-
     # route (async) ---------------------------------------------------------------------
 
     async def route(
@@ -189,7 +186,7 @@ class Router:
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
                 return await self._fallback(
-                    operation, context, args, kwargs, legacy, outcome, exc, elapsed
+                    operation, context, tenant, args, kwargs, legacy, outcome, exc, elapsed
                 )
             self._served(operation, _CANDIDATE, started, tenant, outcome, result)
             return result
@@ -242,6 +239,7 @@ class Router:
         self,
         operation: str,
         context: Mapping[str, Any] | None,
+        tenant: str | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         legacy: Callable[..., Any],
@@ -254,22 +252,24 @@ class Router:
             if _awaitable(result):
                 result = await result
         except Exception as legacy_exc:
-            self._total_failure(operation, context, candidate_exc, candidate_ms, legacy_exc)
+            self._total_failure(operation, context, tenant, candidate_exc, candidate_ms, legacy_exc)
             raise
-        self._record_fallback(operation, context, candidate_exc, candidate_ms, outcome, result)
+        self._record_fallback(
+            operation, context, tenant, candidate_exc, candidate_ms, outcome, result
+        )
         return result
 
     def _record_fallback(
         self,
         operation: str,
         context: Mapping[str, Any] | None,
+        tenant: str | None,
         candidate_exc: BaseException,
         candidate_ms: float,
         outcome: Outcome,
         result: Any,
     ) -> None:
         error_type = _error_type(candidate_exc)
-        tenant = self._tenant(context)
         self.handle._client.recorder.record(
             self.handle.name,
             operation,
@@ -295,12 +295,12 @@ class Router:
         self,
         operation: str,
         context: Mapping[str, Any] | None,
+        tenant: str | None,
         candidate_exc: BaseException,
         candidate_ms: float,
         legacy_exc: BaseException,
     ) -> None:
         error_type = _error_type(candidate_exc)
-        tenant = self._tenant(context)
         self.handle._client.recorder.record(
             self.handle.name,
             operation,
@@ -363,9 +363,9 @@ class Router:
                 try:
                     result = legacy(*args, **kwargs)
                 except Exception as legacy_exc:
-                    self._total_failure(operation, context, exc, elapsed, legacy_exc)
+                    self._total_failure(operation, context, tenant, exc, elapsed, legacy_exc)
                     raise
-                self._record_fallback(operation, context, exc, elapsed, outcome, result)
+                self._record_fallback(operation, context, tenant, exc, elapsed, outcome, result)
                 return result
             self._served(operation, _CANDIDATE, started, tenant, outcome, result)
             return result
@@ -413,7 +413,15 @@ class Router:
             limit = cfg.timeout if timeout is None else timeout
             task = loop.create_task(
                 self._shadow_candidate(
-                    operation, context, args, kwargs, candidate, compare_fn, limit, legacy_done
+                    operation,
+                    context,
+                    tenant,
+                    args,
+                    kwargs,
+                    candidate,
+                    compare_fn,
+                    limit,
+                    legacy_done,
                 )
             )
             self._tasks.add(task)
@@ -441,6 +449,7 @@ class Router:
         self,
         operation: str,
         context: Mapping[str, Any] | None,
+        tenant: str | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         candidate: Callable[..., Any],
@@ -449,7 +458,6 @@ class Router:
         legacy_done: asyncio.Future[tuple[bool, Any]],
     ) -> None:
         recorder = self.handle._client.recorder
-        tenant = self._tenant(context)
         name = self.handle.name
         started = _perf()
         candidate_exc: BaseException | None = None
