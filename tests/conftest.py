@@ -26,7 +26,17 @@ PG_URL = os.environ.get(
     "SWITCHOVER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_PG = os.environ.get("SWITCHOVER_REQUIRE_POSTGRES") == "1"
-TABLES = ("audit_log", "known_tenants", "tokens", "migrations", "rollups", "shadow_samples")
+TABLES = (
+    "audit_log",
+    "known_tenants",
+    "tokens",
+    "migrations",
+    "rollups",
+    "shadow_samples",
+    "plans",
+    "verdicts",
+    "locks",
+)
 
 
 def _pg_admin_reachable() -> str | None:

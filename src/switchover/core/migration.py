@@ -281,3 +281,25 @@ def resumed(m: Migration) -> Migration:
 def stamped(m: Migration, *, now: datetime, actor: str) -> Migration:
     """The next version of ``m``, as written by ``actor`` at ``now``."""
     return replace(m, version=m.version + 1, updated_at=now, updated_by=actor)
+
+
+def with_phase(m: Migration, percentage: int, features: Mapping[str, bool]) -> Migration:
+    """A plan's phase: percentage and features in one change."""
+    out = with_percentage(m, percentage)
+    for feature, on in features.items():
+        out = with_feature(out, feature, on)
+    return out
+
+
+def completed(m: Migration) -> Migration:
+    return replace(m, state=State.COMPLETED)
+
+
+def rolled_back_total(m: Migration) -> Migration:
+    """Seed 001's P0: percentage 0 and the master switch off."""
+    return replace(m, percentage=0, enabled=False, state=State.ROLLED_BACK)
+
+
+def rolled_back_to(m: Migration, percentage: int, features: Mapping[str, bool]) -> Migration:
+    """Seed 001's P1: back to an earlier phase, marked as rolled back."""
+    return replace(with_phase(m, percentage, features), state=State.ROLLED_BACK)

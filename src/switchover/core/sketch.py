@@ -85,7 +85,36 @@ class LatencySketch:
         return None if value is None else max(self.min, min(self.max, value))
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
-        return [self.quantile(q) for q in qs]
+        """Several quantiles in one pass over the sorted bins (DDSketch's rank rule)."""
+        wanted = list(qs)
+        if self.count == 0:
+            return [None] * len(wanted)
+        ranks = sorted((q * (self.count - 1), i) for i, q in enumerate(wanted))
+        out: list[float | None] = [None] * len(wanted)
+        keys = sorted(self.bins)
+        bins = self.bins
+        j = 0
+        running = float(self.zeros)
+        for rank, i in ranks:
+            if rank < self.zeros or not keys:
+                out[i] = 0.0
+                continue
+            while j < len(keys) - 1 and running + bins[keys[j]] <= rank:
+                running += bins[keys[j]]
+                j += 1
+            out[i] = max(self.min, min(self.max, bin_value(keys[j])))
+        return out
+
+    def count_above(self, threshold: float) -> int:
+        """Values above ``threshold`` (as the sketch sees them, within its accuracy)."""
+        if self.count == 0 or threshold >= self.max:
+            return 0
+        if threshold < self.min:
+            return self.count
+        if threshold <= _MIN_INDEXABLE:
+            return self.count - self.zeros
+        limit = int(math.ceil(math.log(threshold, 2) * _MULTIPLIER) + _OFFSET)
+        return sum(n for k, n in self.bins.items() if k > limit)
 
     @property
     def mean(self) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from switchover.core import migration as mig
@@ -11,7 +12,7 @@ from switchover.core.decision import CompiledMigration, Decision
 from switchover.core.migration import Migration, Override
 from switchover.core.status import RolloutStatus, rollout_status
 from switchover.errors import ConflictError, ValidationError
-from switchover.store.repository import AuditEntry, Store
+from switchover.store.repository import AuditEntry, Store, Tx
 
 MAX_ACTOR = 200
 MAX_REASON = 2000
@@ -213,26 +214,56 @@ class RolloutService:
     ) -> Migration:
         now = self.clock.now()
         with self.store.transaction() as tx:
-            before = tx.get_migration(name, for_update=True)
-            if expected_version is not None and expected_version != before.version:
-                raise ConflictError(
-                    f"migration {name!r} is at version {before.version}, not "
-                    f"{expected_version}; read it again and retry",
-                    field="version",
-                    current_version=before.version,
-                )
-            after = mig.stamped(transform(before), now=now, actor=actor)
-            tx.replace_migration(after, expected_version=before.version)
-            if known_tenant is not None:
-                tx.add_known_tenants(name, [known_tenant], now)
-            tx.add_audit(
-                migration=name,
-                action=action,
+            return change_in(
+                tx,
+                name,
+                action,
+                transform,
                 actor=actor,
-                at=now,
                 reason=why,
-                before=before.to_dict(),
-                after=after.to_dict(),
-                version=after.version,
+                now=now,
+                expected_version=expected_version,
+                known_tenant=known_tenant,
             )
-        return after
+
+
+def change_in(
+    tx: Tx,
+    name: str,
+    action: str,
+    transform: Callable[[Migration], Migration],
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    expected_version: int | None = None,
+    known_tenant: str | None = None,
+) -> Migration:
+    """One audited compare-and-swap change inside the caller's transaction.
+
+    The controller uses it to write a verdict, the plan's new phase and the migration's
+    change atomically: either all of them land or none does.
+    """
+    before = tx.get_migration(name, for_update=True)
+    if expected_version is not None and expected_version != before.version:
+        raise ConflictError(
+            f"migration {name!r} is at version {before.version}, not "
+            f"{expected_version}; read it again and retry",
+            field="version",
+            current_version=before.version,
+        )
+    after = mig.stamped(transform(before), now=now, actor=actor)
+    tx.replace_migration(after, expected_version=before.version)
+    if known_tenant is not None:
+        tx.add_known_tenants(name, [known_tenant], now)
+    tx.add_audit(
+        migration=name,
+        action=action,
+        actor=actor,
+        at=now,
+        reason=reason,
+        before=before.to_dict(),
+        after=after.to_dict(),
+        version=after.version,
+    )
+    return after

@@ -345,8 +345,10 @@ class Tx:
         since_minute: int,
         until_minute: int,
         operation: str | None = None,
+        *,
+        max_id: int | None = None,
     ) -> list[StoredRollup]:
-        """Rollups with ``since_minute <= minute < until_minute``."""
+        """Rollups with ``since_minute <= minute < until_minute`` (and ``id <= max_id``)."""
         query = (
             sa.select(
                 t.rollups.c.minute,
@@ -362,7 +364,12 @@ class Tx:
         )
         if operation is not None:
             query = query.where(t.rollups.c.operation == operation)
+        if max_id is not None:
+            query = query.where(t.rollups.c.id <= max_id)
         return [_stored_rollup(r) for r in self.conn.execute(query)]
+
+    def max_rollup_id(self) -> int:
+        return int(self.conn.execute(sa.select(sa.func.max(t.rollups.c.id))).scalar() or 0)
 
     def rollups_after(self, last_id: int, *, limit: int = 5000) -> list[tuple[int, StoredRollup]]:
         """Rollup rows appended after ``last_id``, oldest first: an incremental feed."""

@@ -101,3 +101,50 @@ shadow_samples = sa.Table(
     sa.Column("sample", sa.JSON, nullable=False),
     sa.Index("ix_shadow_samples_migration_id", "migration", "id"),
 )
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("migration", sa.String(63), primary_key=True),
+    sa.Column("plan_name", sa.String(63), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("source_name", sa.String(300), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("phase_index", sa.Integer, nullable=False),
+    sa.Column("phase_started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("approved_index", sa.Integer, nullable=True),
+    sa.Column("approval_requested", sa.Boolean, nullable=False),
+    sa.Column("last_action", sa.String(30), nullable=True),
+    sa.Column("last_interval", sa.BigInteger, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("applied_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+verdicts = sa.Table(
+    "verdicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("migration", sa.String(63), nullable=False),
+    sa.Column("interval", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("phase_index", sa.Integer, nullable=False),
+    sa.Column("phase", sa.String(63), nullable=False),
+    sa.Column("action", sa.String(30), nullable=False),
+    sa.Column("severity", sa.String(4), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.UniqueConstraint("migration", "interval", name="uq_verdicts_migration_interval"),
+    sa.Index("ix_verdicts_migration_id", "migration", "id"),
+)
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)

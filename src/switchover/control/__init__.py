@@ -1,0 +1,1 @@
+"""Services that act on rollouts: the controller loop, plans, notifications."""

@@ -1,0 +1,307 @@
+"""Run the real controller on a virtual clock against synthetic traffic.
+
+The store is a real (temporary) SQLite store: the plan, every verdict and every
+percentage change go through it exactly as in production. Only the traffic is
+synthetic: each simulated minute, calls arrive (Poisson), the migration's current
+percentage splits them (binomial), each side fails at its error rate and answers with
+log-normal latencies fitted to its p50 and p95. Rollups are fed straight into the
+controller's evidence cache, which is what makes a 14-day plan take seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from switchover.control.controller import Controller, Outcome
+from switchover.control.evidence import EvidenceCache
+from switchover.control.notify import MemoryNotifier
+from switchover.control.plans import PlanService
+from switchover.core.clock import ManualClock
+from switchover.core.judge import Action
+from switchover.core.plan import Plan
+from switchover.core.plan_state import PlanStatus
+from switchover.core.rollup import Rollup, RollupKey
+from switchover.core.sketch import _MULTIPLIER, _OFFSET
+from switchover.rollout.service import RolloutService
+from switchover.store.engine import create_store_engine
+from switchover.store.repository import Store
+from switchover.store.schema import upgrade
+
+MIGRATION = "simulated"
+OPERATION = "call"
+Z95 = 1.6448536269514722
+
+
+@dataclass(frozen=True, slots=True)
+class SideModel:
+    p95_ms: float
+    p50_ms: float | None = None
+    error_rate: float = 0.0
+    outcomes: tuple[tuple[str, float], ...] = ()
+    """(name, probability per call), e.g. (("cache_hit", 0.85),)."""
+
+    def lognormal(self) -> tuple[float, float]:
+        p50 = self.p50_ms if self.p50_ms is not None else self.p95_ms / 2
+        p50 = min(p50, self.p95_ms)
+        sigma = max(1e-6, math.log(self.p95_ms / p50) / Z95)
+        return math.log(p50), sigma
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """From ``at`` seconds into the run, the candidate behaves as ``candidate``."""
+
+    at: float
+    candidate: SideModel
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    rate: float
+    """Calls per second, both sides together."""
+    legacy: SideModel
+    candidate: SideModel
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: float
+    """Seconds since the simulation began."""
+    action: str
+    severity: str
+    phase: str
+    percentage: int
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at_seconds": self.at,
+            "at": _fmt(self.at),
+            "action": self.action,
+            "severity": self.severity,
+            "phase": self.phase,
+            "percentage": self.percentage,
+            "summary": self.summary,
+        }
+
+
+@dataclass
+class SimulationResult:
+    state: str
+    """``completed``, ``rolled_back`` or ``holding``."""
+    timeline: list[Event]
+    simulated_seconds: float
+    wall_seconds: float
+    verdicts: int
+    calls: int
+    final_percentage: int
+    final_phase: str
+    notifications: int
+    status: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def days_per_second(self) -> float:
+        return (self.simulated_seconds / 86400) / max(self.wall_seconds, 1e-9)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "plan_status": self.status,
+            "final_phase": self.final_phase,
+            "final_percentage": self.final_percentage,
+            "simulated_seconds": self.simulated_seconds,
+            "simulated": _fmt(self.simulated_seconds),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "verdicts": self.verdicts,
+            "calls": self.calls,
+            "notifications": self.notifications,
+            "timeline": [e.to_dict() for e in self.timeline],
+        }
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return f"{d}d {h:02d}:{m:02d}:{s:02d}"
+
+
+def _side_rollup(rng: np.random.Generator, model: SideModel, n: int, *, candidate: bool) -> Rollup:
+    r = Rollup()
+    if n <= 0:
+        return r
+    mu, sigma = model.lognormal()
+    latencies = rng.lognormal(mu, sigma, n)
+    keys = np.ceil(np.log2(latencies) * _MULTIPLIER + _OFFSET).astype(np.int64)
+    uniq, counts = np.unique(keys, return_counts=True)
+    sk = r.sketch
+    sk.bins = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
+    sk.count = n
+    sk.sum = float(latencies.sum())
+    sk.min = float(latencies.min())
+    sk.max = float(latencies.max())
+    r.count = n
+    errors = int(rng.binomial(n, model.error_rate)) if model.error_rate > 0 else 0
+    if errors:
+        r.errors = errors
+        r.error_types = {"SimulatedError": errors}
+        if candidate:
+            r.fallbacks = errors
+    for name, p in model.outcomes:
+        hits = int(rng.binomial(n, p))
+        if hits:
+            r.outcomes[name] = float(hits)
+    return r
+
+
+class Simulation:
+    def __init__(
+        self,
+        plan: Plan,
+        source: str,
+        traffic: Traffic,
+        *,
+        seed: int = 0,
+        max_seconds: float | None = None,
+        start: datetime | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        stop_on_rollback: bool = True,
+    ) -> None:
+        self.plan = plan
+        self.source = source
+        self.traffic = traffic
+        self.rng = np.random.default_rng(seed)
+        self.max_seconds = (
+            max_seconds or max(plan.total_duration() * 1.5, 3600.0) + plan.interval * 3
+        )
+        self.start = start or datetime(2026, 1, 5, tzinfo=UTC)
+        self.on_event = on_event
+        self.stop_on_rollback = stop_on_rollback
+
+    def run(self) -> SimulationResult:
+        wall = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="switchover-sim-") as tmp:
+            url = f"sqlite:///{Path(tmp) / 'sim.db'}"
+            engine = create_store_engine(url)
+            upgrade(engine)
+            store = Store(engine)
+            try:
+                return self._run(store, wall)
+            finally:
+                store.dispose()
+
+    def _run(self, store: Store, wall: float) -> SimulationResult:
+        plan, traffic = self.plan, self.traffic
+        clock = ManualClock(self.start)
+        rollout = RolloutService(store, clock)
+        rollout.create(
+            MIGRATION,
+            features=plan.features(),
+            stickiness="user_id",
+            actor="simulator",
+            reason="simulation",
+        )
+        PlanService(store, clock).apply(MIGRATION, self.source, "simulation", actor="simulator")
+        cache = EvidenceCache(None)
+        notifier = MemoryNotifier()
+        controller = Controller(store, clock, notifier=notifier, cache=cache, settle=0.0, env={})
+        timeline: list[Event] = []
+        percentage, enabled = 0, True
+        phase_name = "(not started)"
+        verdicts = calls = 0
+        changes = sorted(traffic.changes, key=lambda c: c.at)
+        start_ts = self.start.timestamp()
+        elapsed = 0.0
+        state = "holding"
+        final_status = PlanStatus.RUNNING.value
+        step = 60.0
+        interval = plan.interval
+        next_judge = 0.0
+        lam = traffic.rate * 60
+        while elapsed < self.max_seconds:
+            if next_judge <= elapsed:
+                outcomes: Sequence[Outcome] = controller.tick()
+                next_judge = elapsed + interval
+                for o in outcomes:
+                    verdicts += 1
+                    v = o.verdict
+                    if o.migration_after is not None:
+                        percentage = o.migration_after.percentage
+                        enabled = o.migration_after.enabled
+                    phase_name = o.state.phase_name
+                    final_status = o.state.status.value
+                    if v.action not in (Action.CONTINUE,) and not (
+                        v.action is Action.HOLD
+                        and timeline
+                        and timeline[-1].action == "hold"
+                        and timeline[-1].summary == v.summary()
+                    ):
+                        event = Event(
+                            elapsed,
+                            v.action.value,
+                            v.severity,
+                            phase_name,
+                            percentage if enabled else 0,
+                            v.summary(),
+                        )
+                        timeline.append(event)
+                        if self.on_event is not None:
+                            self.on_event(event)
+                    if v.action is Action.COMPLETE:
+                        state = "completed"
+                    elif v.action in (Action.ROLLBACK_PARTIAL, Action.ROLLBACK_TOTAL):
+                        state = "rolled_back"
+                if state == "completed" or (state == "rolled_back" and self.stop_on_rollback):
+                    break
+            candidate = traffic.candidate
+            for change in changes:
+                if change.at <= elapsed:
+                    candidate = change.candidate
+            n = int(self.rng.poisson(lam)) if lam > 0 else 0
+            share = percentage / 100 if enabled else 0.0
+            n_cand = int(self.rng.binomial(n, share)) if n and share else 0
+            minute = int((start_ts + elapsed) // 60)
+            for side, count, model in (
+                ("legacy", n - n_cand, traffic.legacy),
+                ("candidate", n_cand, candidate),
+            ):
+                if count:
+                    cache.add(
+                        RollupKey(minute, MIGRATION, OPERATION, side),
+                        _side_rollup(self.rng, model, count, candidate=side == "candidate"),
+                    )
+            calls += n
+            clock.advance(step)
+            elapsed += step
+        return SimulationResult(
+            state=state,
+            timeline=timeline,
+            simulated_seconds=elapsed,
+            wall_seconds=time.perf_counter() - wall,
+            verdicts=verdicts,
+            calls=calls,
+            final_percentage=percentage if enabled else 0,
+            final_phase=phase_name,
+            notifications=len(notifier.sent),
+            status=final_status,
+        )
+
+
+def simulate(plan: Plan, source: str, traffic: Traffic, **kw: Any) -> SimulationResult:
+    return Simulation(plan, source, traffic, **kw).run()
+
+
+def at_offset(start: datetime, seconds: float) -> datetime:
+    return start + timedelta(seconds=seconds)

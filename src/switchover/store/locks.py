@@ -1,0 +1,199 @@
+"""Exclusive work across processes: one controller leader, one data-migration run.
+
+On PostgreSQL the lock is a session advisory lock held on a connection of its own:
+it disappears with the process (or its connection), so a crashed holder never blocks
+anyone. A row in ``locks`` says who holds it, for error messages. SQLite has no
+advisory locks, so the row itself is the lock: a lease that the holder renews and
+that others may take once it has expired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from switchover.core.clock import Clock, SystemClock
+from switchover.errors import ConflictError, LockHeldError
+from switchover.store import tables as t
+from switchover.store.repository import Store, _utc
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_try_advisory_lock``."""
+    digest = hashlib.blake2b(f"switchover:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class NamedLock:
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        holder: str,
+        *,
+        ttl: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.holder = holder
+        self.ttl = ttl
+        self.clock = clock or SystemClock()
+        self._conn: Connection | None = None
+        self.held = False
+
+    # public -----------------------------------------------------------------------
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free (or already ours); never waits."""
+        if self.held:
+            return self.renew()
+        ok = self._acquire_pg() if self.store.is_postgres else self._lease(insert=True)
+        self.held = ok
+        return ok
+
+    def renew(self) -> bool:
+        """Still ours? On PostgreSQL: is our connection alive; on SQLite: extend the lease."""
+        if not self.held:
+            return False
+        if self.store.is_postgres:
+            try:
+                assert self._conn is not None
+                self._conn.execute(sa.text("SELECT 1"))
+                self._write_row()
+                return True
+            except Exception:
+                self._drop_connection()
+                self.held = False
+                return False
+        self.held = self._lease(insert=False)
+        return self.held
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            with self.store.transaction() as tx:
+                tx.conn.execute(
+                    t.locks.delete()
+                    .where(t.locks.c.name == self.name)
+                    .where(t.locks.c.holder == self.holder)
+                )
+        except Exception:
+            pass
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(self.name)}
+                )
+            self._drop_connection()
+
+    def holder_info(self) -> dict[str, Any] | None:
+        with self.store.read() as tx:
+            row = tx.conn.execute(sa.select(t.locks).where(t.locks.c.name == self.name)).first()
+        if row is None:
+            return None
+        return {
+            "holder": row.holder,
+            "acquired_at": _utc(row.acquired_at).isoformat(),  # type: ignore[union-attr]
+            "expires_at": _utc(row.expires_at).isoformat(),  # type: ignore[union-attr]
+        }
+
+    def require(self, what: str) -> None:
+        """Acquire or raise :class:`LockHeldError` naming who holds it."""
+        if self.acquire():
+            return
+        info = self.holder_info()
+        who = f"{info['holder']} (since {info['acquired_at']})" if info else "another process"
+        raise LockHeldError(f"{what} is already running: the lock {self.name!r} is held by {who}")
+
+    def __enter__(self) -> NamedLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    # PostgreSQL ---------------------------------------------------------------------
+
+    def _acquire_pg(self) -> bool:
+        conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(
+                sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(self.name)}
+            ).scalar()
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        self._write_row()
+        return True
+
+    def _write_row(self) -> None:
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            updated = tx.conn.execute(
+                t.locks.update()
+                .where(t.locks.c.name == self.name)
+                .values(holder=self.holder, expires_at=now + timedelta(seconds=self.ttl))
+            ).rowcount
+            if updated == 0:
+                tx.conn.execute(
+                    t.locks.insert().values(
+                        name=self.name,
+                        holder=self.holder,
+                        acquired_at=now,
+                        expires_at=now + timedelta(seconds=self.ttl),
+                    )
+                )
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    # SQLite lease --------------------------------------------------------------------
+
+    def _lease(self, *, insert: bool) -> bool:
+        now: datetime = self.clock.now()
+        expires = now + timedelta(seconds=self.ttl)
+        try:
+            with self.store.transaction() as tx:
+                taken = tx.conn.execute(
+                    t.locks.update()
+                    .where(t.locks.c.name == self.name)
+                    .where(sa.or_(t.locks.c.holder == self.holder, t.locks.c.expires_at < now))
+                    .values(
+                        holder=self.holder,
+                        expires_at=expires,
+                        acquired_at=sa.case(
+                            (t.locks.c.holder == self.holder, t.locks.c.acquired_at), else_=now
+                        ),
+                    )
+                ).rowcount
+                if taken:
+                    return True
+                if not insert:
+                    return False
+                exists = tx.conn.execute(
+                    sa.select(t.locks.c.name).where(t.locks.c.name == self.name)
+                ).first()
+                if exists is not None:
+                    return False
+                tx.conn.execute(
+                    t.locks.insert().values(
+                        name=self.name, holder=self.holder, acquired_at=now, expires_at=expires
+                    )
+                )
+                return True
+        except ConflictError:
+            return False
