@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from switchover.access import TokenService
+from switchover.control.plans import PlanService
 from switchover.core.clock import Clock, SystemClock
 from switchover.metrics.service import MetricsService
 from switchover.rollout.service import RolloutService
@@ -22,6 +23,7 @@ class App:
     rollout: RolloutService
     tokens: TokenService
     metrics: MetricsService
+    plans: PlanService
 
     def close(self) -> None:
         self.store.dispose()
@@ -46,4 +48,5 @@ def bootstrap(
         rollout=RolloutService(store, clock),
         tokens=TokenService(store, clock),
         metrics=MetricsService(store, clock),
+        plans=PlanService(store, clock),
     )

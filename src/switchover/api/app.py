@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from switchover.access import Principal
 from switchover.api import schemas
 from switchover.api.auth import TokenCache, requires
+from switchover.api.plans import router as plan_routes
 from switchover.bootstrap import App
 from switchover.core.access import Role
 from switchover.core.migration import Migration, Override, require_feature
@@ -316,6 +317,8 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
     @api.get("/metrics", tags=["metrics"], include_in_schema=False)
     def prometheus_metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    api.include_router(plan_routes(app))
 
     # tokens -------------------------------------------------------------------------
 

@@ -321,11 +321,20 @@ def resume(
     expect_version: ExpectVersion = None,
     as_json: Json = False,
 ) -> None:
-    """Master switch back on: calls follow percentage, features and overrides again."""
-    m = state.app().rollout.resume(
-        name, actor=who(by), reason=reason, expected_version=expect_version
-    )
-    _show(m, as_json)
+    """Master switch back on; a paused or rolled-back plan advances again."""
+    a = state.app()
+    current = a.rollout.get(name)
+    plan = a.plans.find(name)
+    plan_waits = plan is not None and plan.status.value in ("paused", "rolled_back")
+    if not current.enabled or not plan_waits:
+        current = a.rollout.resume(
+            name, actor=who(by), reason=reason, expected_version=expect_version
+        )
+    if plan_waits:
+        plan = a.plans.resume(name, actor=who(by), reason=reason)
+        if not as_json:
+            render.console.print(f"plan {plan.plan.name} is running again at {plan.phase_name}")
+    _show(current, as_json)
 
 
 # --- reading ------------------------------------------------------------------------
@@ -337,18 +346,26 @@ def status(
     name: Annotated[str | None, typer.Argument(help="One migration; all if omitted.")] = None,
     as_json: Json = False,
 ) -> None:
-    """Rollout status: enabled, percentage, tenants on candidate / known, last change."""
-    rollout = state.app().rollout
+    """Rollout status: percentage, tenants on candidate, last change; plan phase and verdict."""
+    from switchover.cli.render_plans import plan_status_rows
+
+    a = state.app()
+    rollout = a.rollout
     names = [name] if name else [m.name for m in rollout.list()]
     statuses = [rollout.status(n) for n in names]
+    plans = {n: a.plans.status(n) for n in names}
     if as_json:
-        data = [s.to_dict() for s in statuses]
+        data = [{**s.to_dict(), "plan": plans[s.migration.name]} for s in statuses]
         render.emit_json(data[0] if name else data)
         return
     if not statuses:
         render.console.print("no migrations yet: switchover migration create NAME --features stt")
     for s in statuses:
-        render.console.print(render.status_panel(s))
+        table = render.status_panel(s)
+        plan = plans[s.migration.name]
+        if plan is not None:
+            plan_status_rows(table, plan)
+        render.console.print(table)
 
 
 @app.command()
@@ -520,6 +537,13 @@ def serve(
             help="On an empty store, create the example migration voice_v2 (seed 004).",
         ),
     ] = True,
+    controller: Annotated[
+        bool,
+        typer.Option(
+            "--controller/--no-controller",
+            help="Run the rollout controller in this process (only one replica leads).",
+        ),
+    ] = True,
 ) -> None:
     """Apply pending schema migrations, then serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
@@ -543,11 +567,29 @@ def serve(
     print(f"switchover serving {redact_url(a.settings.database_url)}", flush=True)
     print(f"  API:      http://{host}:{port}/v1/migrations", flush=True)
     print(f"  API docs: http://{host}:{port}/docs", flush=True)
-    uvicorn.run(create_app(a), host=host, port=port, log_level="warning", access_log=False)
+    stop = None
+    if controller:
+        from switchover.control.controller import Controller, start_in_thread
+        from switchover.control.notify import Notifier
+
+        notifier = Notifier()
+        _, stop = start_in_thread(Controller(a.store, a.clock, notifier=notifier))
+        print("  controller: on (plans advance and roll back on evidence)", flush=True)
+    try:
+        uvicorn.run(create_app(a), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if stop is not None:
+            stop.set()
+            notifier.close()
 
 
 def main() -> None:
     app()
+
+
+from switchover.cli import plans as _plans  # noqa: E402  (registers plan/controller commands)
+
+del _plans
 
 
 if __name__ == "__main__":
