@@ -86,7 +86,10 @@ def resolve_targets(plan: Plan, env: Mapping[str, str]) -> list[Target]:
                 i,
                 spec.secret_env,
             )
-        targets.append(Target(url=url, secret=secret, events=frozenset(spec.events or EVENTS)))
+        try:
+            targets.append(Target(url=url, secret=secret, events=frozenset(spec.events or EVENTS)))
+        except ValueError:
+            log.warning("plan %s: notify[%d] skipped: not an http(s) URL", plan.name, i)
     return targets
 
 
@@ -228,6 +231,14 @@ class Controller:
         event = self._event(before, verdict)
         if event is None:
             return
+        try:
+            self._send(before, after, verdict, event)
+        except Exception as exc:  # a notifier must never stop the controller
+            # the type only: a message could carry a webhook URL
+            log.warning("notification for %s not queued: %s", before.migration, type(exc).__name__)
+
+    def _send(self, before: PlanState, after: PlanState, verdict: Verdict, event: str) -> None:
+        assert self.notifier is not None
         plan = before.plan
         target = after.phase_name
         text = {
@@ -255,10 +266,7 @@ class Controller:
                 "reasons": list(verdict.reasons[:10]),
             },
         )
-        try:
-            self.notifier.send(resolve_targets(plan, self.env), n)
-        except Exception:  # a notifier must never stop the controller
-            log.exception("notification for %s failed to queue", before.migration)
+        self.notifier.send(resolve_targets(plan, self.env), n)
 
     @staticmethod
     def _event(before: PlanState, verdict: Verdict) -> str | None:

@@ -216,9 +216,7 @@ def slack_payload(n: Notification) -> dict[str, Any]:
         shown.append(("Phase", _show(fields["phase"])))
     if fields.get("percentage") is not None:
         pct = fields["percentage"]
-        shown.append(
-            ("Percentage", f"{_show(pct)} %" if isinstance(pct, int | float) else str(pct))
-        )
+        shown.append(("Percentage", f"{_show(pct)}%" if isinstance(pct, int | float) else str(pct)))
     shown.append(("Severity", n.severity))
     for key, value in fields.items():
         if key in ("phase", "percentage", "reasons") or value is None:
@@ -333,11 +331,11 @@ class _RedactRequestLogs(logging.Filter):
     """httpx logs every request URL at INFO: from our worker, keep only scheme, host, port."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.threadName and record.threadName.startswith(_WORKER_NAME):
-            if isinstance(record.args, tuple):
-                record.args = tuple(
-                    _url_display(a) if isinstance(a, httpx.URL) else a for a in record.args
-                )
+        ours = bool(record.threadName and record.threadName.startswith(_WORKER_NAME))
+        if ours and isinstance(record.args, tuple):
+            record.args = tuple(
+                _url_display(a) if isinstance(a, httpx.URL) else a for a in record.args
+            )
         return True
 
 
@@ -420,7 +418,9 @@ class Notifier:
         self._in_flight = 0
         self._closing = False
         self._thread: threading.Thread | None = None
-        self._client: httpx.Client | None = None
+        # Built here, not on first delivery: loading the CA bundle holds the GIL for ~0.1 s,
+        # which would otherwise stall the controller's first send().
+        self._client: httpx.Client | None = self._new_client()
         self._counts = {"sent": 0, "failed": 0, "retried": 0, "dropped": 0}
         _redact_httpx_logs()
 
@@ -487,7 +487,9 @@ class Notifier:
             self._closing = True
             thread = self._thread
             self._cond.notify_all()
-        if thread is not None and thread is not threading.current_thread():
+        if thread is None:
+            self._close_client()
+        elif thread is not threading.current_thread():
             thread.join(timeout)
         with self._cond:
             if self._heap:
@@ -533,12 +535,15 @@ class Notifier:
                 except Exception as exc:  # the thread must never die
                     log.warning("notification worker error: %s", type(exc).__name__)
         finally:
-            client, self._client = self._client, None
-            if client is not None:
-                try:
-                    client.close()
-                except Exception as exc:
-                    log.debug("closing the notification client: %s", type(exc).__name__)
+            self._close_client()
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception as exc:
+                log.debug("closing the notification client: %s", type(exc).__name__)
 
     def _step(self) -> bool:
         """Deliver the next due delivery or wait for one; False once closing."""
@@ -622,6 +627,13 @@ class Notifier:
             d.attempts,
             problem,
         )
+
+    def _new_client(self) -> httpx.Client | None:
+        try:
+            return httpx.Client(timeout=self.timeout, follow_redirects=False)
+        except Exception as exc:  # retried on the first delivery
+            log.warning("could not create the notification HTTP client: %s", type(exc).__name__)
+            return None
 
     def _post(self, d: _Delivery) -> tuple[int, bool, float | None]:
         """POST once: (status, retryable, Retry-After seconds). Transport errors raise."""

@@ -705,6 +705,17 @@ def judge(s: Situation, evidence: Evidence) -> Verdict:
     last = len(plan.phases) - 1
     if idx < 0:
         first = plan.phases[0]
+        if s.status != "running":
+            return Verdict(
+                Action.HOLD,
+                "P3",
+                idx,
+                None,
+                (
+                    f"{s.status} before the first phase; 'switchover resume' starts "
+                    f"{first.name!r} again",
+                ),
+            )
         if first.requires_approval and not s.approved:
             return Verdict(
                 Action.HOLD,
