@@ -593,4 +593,7 @@ del _plans
 
 
 if __name__ == "__main__":
-    main()
+    # run through the imported module, whose app has the plan commands registered
+    from switchover.cli.main import main as _main
+
+    _main()

@@ -121,18 +121,21 @@ class Controller:
         now = self.clock.now()
         with self.store.read() as tx:
             states = [s for s in repo.list_plans(tx) if s.active]
-        if not states:
+        due = []
+        for state in states:
+            interval = int(now.timestamp() // state.plan.interval)
+            if state.last_interval is None or interval > state.last_interval:
+                due.append((state, interval))
+        if not due:
             return []
-        horizon = max(int(max(s.plan.window, s.plan.recent) // 60) + 2 for s in states)
+        # the window before a 100 % phase is its legacy baseline: keep twice the window
+        horizon = max(int(max(2 * s.plan.window, s.plan.recent) // 60) + 2 for s in states)
         self.cache.horizon = max(self.cache.horizon, horizon)
         now_minute = minute_of(now.timestamp())
         self.cache.track([s.migration for s in states], now_minute)
         self.cache.refresh(now_minute)
         outcomes = []
-        for state in states:
-            interval = int(now.timestamp() // state.plan.interval)
-            if state.last_interval is not None and interval <= state.last_interval:
-                continue
+        for state, interval in due:
             outcome = self.judge_and_apply(state, interval)
             if outcome is not None:
                 outcomes.append(outcome)

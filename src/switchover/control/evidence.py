@@ -23,7 +23,7 @@ _Series = dict[int, Rollup]
 
 
 class EvidenceCache:
-    def __init__(self, store: Store | None, *, horizon_minutes: int = 24 * 60) -> None:
+    def __init__(self, store: Store | None, *, horizon_minutes: int = 62) -> None:
         self.store = store
         self.horizon = horizon_minutes
         self._last_id: int | None = None

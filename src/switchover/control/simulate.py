@@ -11,6 +11,7 @@ controller's evidence cache, which is what makes a 14-day plan take seconds.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -130,6 +131,11 @@ class SimulationResult:
         }
 
 
+def _gist(text: str) -> str:
+    """A hold's reasons without their numbers: the same hold, an interval later."""
+    return re.sub(r"[\d.,]+", "#", text)
+
+
 def _fmt(seconds: float) -> str:
     seconds = int(seconds)
     d, rest = divmod(seconds, 86400)
@@ -246,7 +252,7 @@ class Simulation:
                         v.action is Action.HOLD
                         and timeline
                         and timeline[-1].action == "hold"
-                        and timeline[-1].summary == v.summary()
+                        and _gist(timeline[-1].summary) == _gist("; ".join(v.reasons[:2]))
                     ):
                         event = Event(
                             elapsed,

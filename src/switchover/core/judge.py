@@ -373,14 +373,14 @@ def check_relative(
         breaks = effect is not None and (
             effect > gate.value or (gate.op == "<" and effect == gate.value)
         )
-        p_value = stats.mann_whitney(c_series, l_series) if breaks and enough else None
-        significant = (
-            p_value is not None
-            and p_value < alpha
-            and c_med is not None
-            and l_med is not None
-            and c_med > l_med
+        # H0: candidate <= limit x legacy, so the test is against legacy scaled by the limit
+        scaled = [gate.value * x for x in l_series]
+        p_value = (
+            stats.mann_whitney(c_series, scaled, alternative="greater")
+            if breaks and enough
+            else None
         )
+        significant = p_value is not None and p_value < alpha
         shown = (
             f"per-minute {metric} {_ms(c_med)} vs legacy {_ms(l_med)} = {effect:.2f}x"
             if effect is not None
@@ -393,7 +393,7 @@ def check_relative(
             if not enough
             else f"{min(samples)} of {plan.min_samples} calls"
         )
-        test = "Mann-Whitney"
+        test = "Mann-Whitney against the limit"
     else:
         if kind == "rate_ratio":
             metric = RATE_RATIOS[gate.metric]
@@ -404,22 +404,23 @@ def check_relative(
         if kind == "rate_ratio":
             effect = c_value / l_value if l_value else (1.0 if c_value == 0 else float("inf"))
             breaks = effect > gate.value or (gate.op == "<" and effect == gate.value)
-            alternative = "greater"
             shown = f"{metric} {_pct(c_value)} vs legacy {_pct(l_value)}"
+            p_value = (
+                stats.ratio_above(k1, cand.calls, k0, legacy.calls, gate.value) if breaks else None
+            )
         else:
             effect = l_value - c_value
             breaks = effect > gate.value or (gate.op == "<" and effect == gate.value)
-            alternative = "less"
             shown = f"{metric} {_pct(c_value)} vs legacy {_pct(l_value)} (drop {_pct(effect)})"
-        p_value = (
-            stats.two_proportions(k1, cand.calls, k0, legacy.calls, alternative=alternative)
-            if breaks
-            else None
-        )
+            p_value = (
+                stats.difference_above(k0, legacy.calls, k1, cand.calls, gate.value)
+                if breaks
+                else None
+            )
         significant = p_value is not None and p_value < alpha
         few = min(samples) < plan.min_samples
         shortfall = f"{min(samples)} of {plan.min_samples} calls"
-        test = "two-proportion test"
+        test = "two-proportion test against the limit"
     worse = Classification.LOW if kind == "outcome_drop" else Classification.HIGH
     if breaks and significant:
         return _check(
@@ -748,7 +749,8 @@ def judge(s: Situation, evidence: Evidence) -> Verdict:
     # At 100 % legacy serves nothing: relative gates compare with legacy's last window
     # before the phase began (its baseline), said so in the reasons.
     full = phase.percentage >= 100
-    baseline_bounds = (w0 - (w1 - w0) if w1 > w0 else w0 - int(plan.window // 60), w0)
+    phase_start = -(-int(s.phase_started) // 60)
+    baseline_bounds = (phase_start - int(plan.window // 60), phase_start)
 
     def baseline(operation: str | None) -> Pool:
         return Pool(evidence(baseline_bounds[0], baseline_bounds[1], operation).get("legacy", ()))
@@ -780,7 +782,13 @@ def judge(s: Situation, evidence: Evidence) -> Verdict:
         c_pool, l_pool = pools(gate, "phase")
         gate_checks.append(check_gate(gate, c_pool, l_pool, plan, scope="gate", window="phase"))
     checks.extend(gate_checks)
-    metrics = tuple(compare_metrics(plan, cand, legacy))
+    metrics_table: list[Check] | None = None
+
+    def metrics() -> tuple[Check, ...]:
+        nonlocal metrics_table
+        if metrics_table is None:
+            metrics_table = compare_metrics(plan, cand, legacy)
+        return tuple(metrics_table)
 
     failed = [c for c in gate_checks if c.result is Result.FAIL]
     if any(c.action == "abort" for c in failed):
@@ -794,6 +802,9 @@ def judge(s: Situation, evidence: Evidence) -> Verdict:
     def verdict(
         action: Action, target: int | None, extra: Sequence[str] = (), awaiting: bool = False
     ) -> Verdict:
+        # the per-metric table costs tests: it is kept for verdicts that change or stop
+        # something, not for every "continue"
+        table = () if action is Action.CONTINUE else metrics()
         return Verdict(
             action,
             severity,
@@ -801,7 +812,7 @@ def judge(s: Situation, evidence: Evidence) -> Verdict:
             target,
             tuple(list(extra) + reasons),
             tuple(checks),
-            metrics,
+            table,
             (w0, w1),
             awaiting,
         )

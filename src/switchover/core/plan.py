@@ -26,6 +26,7 @@ OUTCOME_DROP = "outcome_drop."
 ACTIONS = ("rollback", "abort", "hold")
 OPS = ("<", "<=", ">", ">=")
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _OUTCOME_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
 _GATE = re.compile(
@@ -67,9 +68,9 @@ def parse_rate(value: Any, path: str) -> float:
     """``2%`` or ``0.02`` -> 0.02."""
     number: float | None = None
     if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", value)
         if match:
-            number = float(match.group(1)) / 100
+            number = float(match.group(1)) / (100 if match.group(2) else 1)
     elif isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
     if number is None or not 0 <= number <= 1:
@@ -553,7 +554,7 @@ def parse_plan(data: Any) -> Plan:
 def load_plan(text: str, source: str = "plan") -> Plan:
     """Parse YAML text; errors start with ``source`` (the file name) and the field's path."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -572,7 +573,8 @@ def check_features(plan: Plan, features: Sequence[str]) -> None:
         for j, f in enumerate(phase.features or ()):
             if f not in known:
                 raise ValidationError(
-                    f"phases[{i}].features[{j}]: the migration has no feature {f!r}; its "
+                    f"phases[{i}].features[{j}] (phase {phase.name!r}): the migration has no "
+                    f"feature {f!r}; its "
                     f"features are {', '.join(sorted(known)) or '(none)'}",
                     field=f"phases[{i}].features[{j}]",
                 )

@@ -52,13 +52,45 @@ def two_proportions(k1: int, n1: int, k0: int, n0: int, *, alternative: str) -> 
     return float(_st.norm.sf(z) if alternative == "greater" else _st.norm.cdf(z))
 
 
-def mann_whitney(candidate: Sequence[float], legacy: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U p-value; 1.0 when a side has fewer than two points."""
+def _adjusted(k: int, n: int) -> tuple[float, float]:
+    """Agresti-Caffo: one success and one failure added, so small counts behave."""
+    p = (k + 1) / (n + 2)
+    return p, p * (1 - p) / (n + 2)
+
+
+def ratio_above(k1: int, n1: int, k0: int, n0: int, ratio: float) -> float:
+    """p-value that rate 1 is above ``ratio`` times rate 0 (H0: p1 <= ratio * p0).
+
+    The null is the gate's limit itself, not "the sides are equal": a candidate whose
+    rate is 1.1x legacy's is not evidence against "at most 1.5x", however many looks.
+    """
+    if n1 <= 0 or n0 <= 0:
+        return 1.0
+    p1, v1 = _adjusted(k1, n1)
+    p0, v0 = _adjusted(k0, n0)
+    z = (p1 - ratio * p0) / math.sqrt(v1 + ratio * ratio * v0)
+    return float(_st.norm.sf(z))
+
+
+def difference_above(k0: int, n0: int, k1: int, n1: int, margin: float) -> float:
+    """p-value that rate 0 exceeds rate 1 by more than ``margin`` (H0: p0 - p1 <= margin)."""
+    if n1 <= 0 or n0 <= 0:
+        return 1.0
+    p0, v0 = _adjusted(k0, n0)
+    p1, v1 = _adjusted(k1, n1)
+    z = (p0 - p1 - margin) / math.sqrt(v0 + v1)
+    return float(_st.norm.sf(z))
+
+
+def mann_whitney(
+    candidate: Sequence[float], legacy: Sequence[float], *, alternative: str = "two-sided"
+) -> float:
+    """Mann-Whitney U p-value; 1.0 when a side has fewer than two points."""
     if len(candidate) < 2 or len(legacy) < 2:
         return 1.0
     if min(candidate) == max(candidate) == min(legacy) == max(legacy):
         return 1.0
-    return float(_st.mannwhitneyu(candidate, legacy, alternative="two-sided").pvalue)
+    return float(_st.mannwhitneyu(candidate, legacy, alternative=alternative).pvalue)
 
 
 def median(values: Sequence[float]) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from switchover.core.plan import load_plan
+from switchover.core.plan import Plan, load_plan
 from switchover.core.plan_state import PlanState, PlanStatus
 from switchover.errors import ConflictError, NotFoundError
 from switchover.store import tables as t
@@ -51,10 +52,16 @@ class VerdictRecord:
         return out
 
 
+@functools.lru_cache(maxsize=512)
+def _parsed(source: str, source_name: str) -> Plan:
+    """Stored plans were validated when applied; parse each text once per process."""
+    return load_plan(source, source_name)
+
+
 def _state(row: Any) -> PlanState:
     return PlanState(
         migration=row.migration,
-        plan=load_plan(row.source, row.source_name),
+        plan=_parsed(row.source, row.source_name),
         source=row.source,
         source_name=row.source_name,
         status=PlanStatus(row.status),
