@@ -6,10 +6,14 @@ Run from the repository root::
     .venv/bin/python bench/run.py --quick      # 20,000 keys, short HTTP runs
     .venv/bin/python bench/run.py --json out.json
     .venv/bin/python bench/run.py --no-router  # decisions only
+    .venv/bin/python bench/run.py --no-controller
 
 Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
 laboratory, recorder throughput, memory over 10 million observations; under a minute,
 ten seconds with ``--quick``) and reports it too, its figures under "router" in the JSON.
+Last the controller benchmark (``bench/controller.py``: judging one interval of 100
+plans on SQLite and PostgreSQL, simulated days per second; about 90 s), under
+"controller".
 
 Every engine decides the same rollout (25 % of ``stt`` in migration/group ``voice_v2``,
 sticky on the user id) for the same deterministic keys, in-process and offline. The
@@ -22,7 +26,8 @@ GrowthBook hashes differently and is only checked for its rollout share.
 
 Exit status: 0 when the run completed (a missed goal is informational), 1 when
 switchover disagrees with UnleashClient (or the HTTP answers disagree with the SDK),
-2 on an error (an error in the router benchmark too; the decision figures are kept).
+2 on an error (an error in the router or controller benchmark too; the decision figures
+are kept).
 The HTTP section reports "skipped: <reason>" when the server or ``POST /v1/decide``
 is not available.
 """
@@ -346,6 +351,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--no-router", action="store_true", help="skip the router benchmark (bench/router.py)"
     )
+    p.add_argument(
+        "--no-controller",
+        action="store_true",
+        help="skip the controller benchmark (bench/controller.py)",
+    )
     p.add_argument("--concurrency", type=int, default=16, help="HTTP client connections (16)")
     p.add_argument("--http-duration", type=float, help="seconds per HTTP run (4; quick 1.5)")
     p.add_argument("--http-warmup", type=float, help="HTTP warm-up seconds (0.5; quick 0.3)")
@@ -527,6 +537,22 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 say("router benchmark: error (the decision figures above stand)")
                 fig["router"] = {"error": f"bench/router.py exited with {done.returncode}"}
                 code = 2
+
+    say()
+    if args.no_controller:
+        fig["controller"] = {"skipped": "--no-controller"}
+    else:
+        with tempfile.TemporaryDirectory(prefix="switchover-controller-") as tmp:
+            out = Path(tmp) / "controller.json"
+            script = str(Path(__file__).with_name("controller.py"))
+            cmd = [sys.executable, script, "--json", str(out), *(["--quick"] if args.quick else [])]
+            done = subprocess.run(cmd, check=False)
+            if done.returncode == 0 and out.exists():
+                fig["controller"] = json.loads(out.read_text())
+            else:
+                say("controller benchmark: error (the figures above stand)")
+                fig["controller"] = {"error": f"bench/controller.py exited with {done.returncode}"}
+                code = 2
     return code, fig
 
 
@@ -547,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: FAILED, the engines disagree (see above)", file=sys.stderr)
     if "error" in fig.get("router", {}):
         print("bench: error in the router benchmark (see above)", file=sys.stderr)
+    if "error" in fig.get("controller", {}):
+        print("bench: error in the controller benchmark (see above)", file=sys.stderr)
     return code
 
 
