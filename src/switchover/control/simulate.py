@@ -260,7 +260,7 @@ class Simulation:
                             v.severity,
                             phase_name,
                             percentage if enabled else 0,
-                            v.summary(),
+                            "; ".join(v.reasons[:2]),
                         )
                         timeline.append(event)
                         if self.on_event is not None:

@@ -19,6 +19,7 @@ The order of a judgement (seed 001's decision matrix first, as an incident would
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -187,12 +188,19 @@ class Check:
             "classification": self.classification.value,
             "candidate": self.candidate,
             "legacy": self.legacy,
-            "effect": self.effect,
+            "effect": _finite(self.effect),
             "p_value": self.p_value,
             "samples": {"candidate": self.samples[0], "legacy": self.samples[1]},
             "reason": self.reason,
             "action": self.action,
         }
+
+
+def _finite(x: float | None) -> float | str | None:
+    """JSON has no infinity (PostgreSQL refuses it): a rate over a zero rate is "inf"."""
+    if x is None or math.isfinite(x):
+        return x
+    return "inf" if x > 0 else "-inf"
 
 
 def _pct(x: float | None) -> str:

@@ -65,12 +65,13 @@ class NamedLock:
             try:
                 assert self._conn is not None
                 self._conn.execute(sa.text("SELECT 1"))
-                self._write_row()
-                return True
             except Exception:
                 self._drop_connection()
                 self.held = False
                 return False
+            with contextlib.suppress(Exception):
+                self._write_row()  # informational: the advisory lock is what counts
+            return True
         self.held = self._lease(insert=False)
         return self.held
 
@@ -134,7 +135,13 @@ class NamedLock:
             conn.close()
             return False
         self._conn = conn
-        self._write_row()
+        try:
+            self._write_row()
+        except Exception:
+            # the row only says who holds it; without it, do not keep the lock either
+            self.held = True
+            self.release()
+            raise
         return True
 
     def _write_row(self) -> None:
@@ -156,7 +163,10 @@ class NamedLock:
                 )
 
     def _drop_connection(self) -> None:
+        """Close our lock connection for good: a pooled one would keep the lock alive."""
         if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.invalidate()
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
