@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest
 
-## bench: decisions per second against GrowthBook and UnleashClient, and the HTTP decide endpoint
+## bench: decisions vs GrowthBook and UnleashClient, the HTTP decide endpoint, the router, the controller
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
