@@ -12,10 +12,27 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
-from scipy import stats as _st
+
+@functools.cache
+def _scipy() -> ModuleType:
+    """SciPy takes about a second to import: only processes that judge pay for it."""
+    from scipy import stats
+
+    return stats
+
+
+class _Lazy:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_scipy(), name)
+
+
+_st: Any = _Lazy()
 
 
 def binomial_above(k: int, n: int, p0: float) -> float:
