@@ -7,7 +7,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from switchover.core.judge import _duration
+from switchover.core.judge import human_duration
 
 
 def _phase_rows(spec: dict[str, Any], current: int, status: str) -> Table:
@@ -25,7 +25,7 @@ def _phase_rows(spec: dict[str, Any], current: int, status: str) -> Table:
             p["name"],
             str(p["percentage"]),
             ", ".join(p["features"]) if p["features"] is not None else "(unchanged)",
-            _duration(p["duration_seconds"]),
+            human_duration(p["duration_seconds"]),
             "\n".join(escape(g["gate"]) for g in p["gates"]) or "-",
             "required" if p["requires_approval"] else "",
         )
@@ -46,15 +46,16 @@ def plan_view(state: dict[str, Any], verdicts: list[dict[str, Any]]) -> list[Any
     if "seconds_in_phase" in state and state["phase"]:
         head.add_row(
             "time in phase",
-            f"{_duration(state['seconds_in_phase'])} of "
-            f"{_duration(state['minimum_duration_seconds'])} minimum",
+            f"{human_duration(state['seconds_in_phase'])} of "
+            f"{human_duration(state['minimum_duration_seconds'])} minimum",
         )
     if state.get("awaiting_approval"):
         head.add_row("waiting", f"approval: switchover approve {state['migration']}")
     head.add_row(
         "judging",
-        f"every {_duration(spec['interval_seconds'])} over the last "
-        f"{_duration(spec['window_seconds'])} (spikes: {_duration(spec['recent_seconds'])}), "
+        f"every {human_duration(spec['interval_seconds'])} over the last "
+        f"{human_duration(spec['window_seconds'])} "
+        f"(spikes: {human_duration(spec['recent_seconds'])}), "
         f"{spec['min_samples']} calls minimum, {spec['confidence'] * 100:g}% confidence",
     )
     if spec["guardrails"]:
@@ -89,8 +90,8 @@ def plan_status_rows(table: Table, plan: dict[str, Any]) -> None:
     line = f"{phase} at {plan['percentage']}%"
     if plan["phase"] and "seconds_in_phase" in plan:
         line += (
-            f", {_duration(plan['seconds_in_phase'])} in phase "
-            f"(minimum {_duration(plan['minimum_duration_seconds'])})"
+            f", {human_duration(plan['seconds_in_phase'])} in phase "
+            f"(minimum {human_duration(plan['minimum_duration_seconds'])})"
         )
     table.add_row("phase", line)
     last = plan.get("last_verdict")

@@ -688,7 +688,7 @@ class Verdict:
         }
 
 
-def _duration(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 86400:
         d, rest = divmod(seconds, 86400)
@@ -846,8 +846,8 @@ def judge(s: Situation, evidence: Evidence) -> Verdict:
     inconclusive = [c for c in gate_checks if c.result is Result.INCONCLUSIVE]
     if elapsed < phase.duration:
         note = (
-            f"in {phase.name} ({phase.percentage}%) for {_duration(elapsed)} of "
-            f"{_duration(phase.duration)}"
+            f"in {phase.name} ({phase.percentage}%) for {human_duration(elapsed)} of "
+            f"{human_duration(phase.duration)}"
         )
         return verdict(Action.CONTINUE, None, [note])
     if inconclusive:
@@ -857,7 +857,7 @@ def judge(s: Situation, evidence: Evidence) -> Verdict:
             [f"inconclusive: {len(inconclusive)} gate(s) without enough evidence"]
             + [c.reason for c in inconclusive],
         )
-    passed = f"every gate of {phase.name} passed after {_duration(elapsed)}"
+    passed = f"every gate of {phase.name} passed after {human_duration(elapsed)}"
     if idx == last:
         return verdict(Action.COMPLETE, None, [f"{passed}: rollout complete"])
     nxt = plan.phases[idx + 1]
