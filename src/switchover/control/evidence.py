@@ -89,10 +89,6 @@ class EvidenceCache:
                     del per_minute[m]
                     stats.get(key, {}).pop(m, None)
 
-    def forget(self, migration: str) -> None:
-        self._rollups.pop(migration, None)
-        self._stats.pop(migration, None)
-
     # reading ------------------------------------------------------------------------
 
     def minutes(

@@ -16,7 +16,7 @@ from switchover.control.controller import phase_features, phase_percentage
 from switchover.core import migration as mig
 from switchover.core.clock import Clock, SystemClock
 from switchover.core.migration import Migration, Override
-from switchover.core.plan import check_features, load_plan
+from switchover.core.plan import Plan, check_features, load_plan
 from switchover.core.plan_state import PlanState, PlanStatus, moved
 from switchover.errors import ConflictError, ValidationError
 from switchover.rollout.service import _actor, _reason, change_in
@@ -65,6 +65,28 @@ def _brief(state: PlanState | None) -> dict[str, Any] | None:
         "phase_index": state.phase_index,
         "percentage": phase_percentage(state.plan, state.phase_index),
     }
+
+
+def _step_plan_back(
+    tx: Tx,
+    name: str,
+    index_of: Callable[[Plan], int],
+    status: PlanStatus,
+    action: str,
+    actor: str,
+    why: str,
+    now: datetime,
+) -> PlanState | None:
+    """After a rollback by hand, an active plan stands at the phase the traffic fell to."""
+    state = repo.find_plan(tx, name, for_update=True)
+    if state is None or not state.active:
+        return None
+    new_state = replace(
+        moved(state, index_of(state.plan), now=now, status=status), version=state.version + 1
+    )
+    repo.update_plan(tx, new_state, expected_version=state.version)
+    _plan_audit(tx, action, state, new_state, actor, why, now)
+    return new_state
 
 
 class PlanService:
@@ -371,19 +393,18 @@ class PlanService:
                     reason=why,
                     now=now,
                 )
-                state = repo.find_plan(tx, name, for_update=True)
-                new_state = None
-                if state is not None and state.active:
-                    index = max(
-                        (i for i, p in enumerate(state.plan.phases) if p.percentage <= pct),
-                        default=-1,
-                    )
-                    new_state = replace(
-                        moved(state, index, now=now, status=PlanStatus.ROLLED_BACK),
-                        version=state.version + 1,
-                    )
-                    repo.update_plan(tx, new_state, expected_version=state.version)
-                    _plan_audit(tx, "plan_rollback", state, new_state, actor, why, now)
+                new_state = _step_plan_back(
+                    tx,
+                    name,
+                    lambda plan: max(
+                        (i for i, p in enumerate(plan.phases) if p.percentage <= pct), default=-1
+                    ),
+                    PlanStatus.ROLLED_BACK,
+                    "plan_rollback",
+                    actor,
+                    why,
+                    now,
+                )
             return {
                 "level": lvl.value,
                 "migration": m.to_dict(),
@@ -393,14 +414,9 @@ class PlanService:
             m = change_in(
                 tx, name, "rollback_total", mig.rolled_back_total, actor=actor, reason=why, now=now
             )
-            state = repo.find_plan(tx, name, for_update=True)
-            new_state = None
-            if state is not None and state.active:
-                new_state = replace(
-                    moved(state, -1, now=now, status=PlanStatus.ABORTED), version=state.version + 1
-                )
-                repo.update_plan(tx, new_state, expected_version=state.version)
-                _plan_audit(tx, "plan_abort", state, new_state, actor, why, now)
+            new_state = _step_plan_back(
+                tx, name, lambda _: -1, PlanStatus.ABORTED, "plan_abort", actor, why, now
+            )
         return {
             "level": lvl.value,
             "migration": m.to_dict(),

@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -307,7 +307,3 @@ class Simulation:
 
 def simulate(plan: Plan, source: str, traffic: Traffic, **kw: Any) -> SimulationResult:
     return Simulation(plan, source, traffic, **kw).run()
-
-
-def at_offset(start: datetime, seconds: float) -> datetime:
-    return start + timedelta(seconds=seconds)

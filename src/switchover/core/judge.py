@@ -20,6 +20,7 @@ The order of a judgement (seed 001's decision matrix first, as an incident would
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -229,6 +230,76 @@ def _check(
     )
 
 
+def _decide(
+    gate: Gate,
+    scope: str,
+    window: str,
+    *,
+    breaks: bool,
+    p_value: float | None,
+    alpha: float,
+    few: bool,
+    shortfall: str,
+    shown: str,
+    worse: Classification,
+    test: str,
+    candidate: float | None,
+    legacy: float | None,
+    effect: float | None,
+    samples: tuple[int, int],
+) -> Check:
+    """Fail when beyond the value and significant; else too few samples, not significant
+    yet (both inconclusive), or pass. One ladder for absolute and relative gates."""
+    kw: dict[str, Any] = {
+        "candidate": candidate,
+        "legacy": legacy,
+        "effect": effect,
+        "p_value": p_value,
+        "samples": samples,
+    }
+    detail = f" ({test}{_p(p_value)})" if test else _p(p_value)
+    if breaks and p_value is not None and p_value < alpha:
+        return _check(
+            gate,
+            scope,
+            window,
+            Result.FAIL,
+            worse,
+            **kw,
+            reason=f"{gate.text} failed: {shown}, significant{detail}",
+        )
+    if few:
+        return _check(
+            gate,
+            scope,
+            window,
+            Result.INCONCLUSIVE,
+            Classification.NODATA,
+            **kw,
+            reason=f"{gate.text}: too few samples ({shortfall})",
+        )
+    if breaks:
+        return _check(
+            gate,
+            scope,
+            window,
+            Result.INCONCLUSIVE,
+            Classification.PASS,
+            **kw,
+            reason=f"{gate.text}: {shown}, not significant yet{detail}",
+        )
+    kw["p_value"] = None
+    return _check(
+        gate,
+        scope,
+        window,
+        Result.PASS,
+        Classification.PASS,
+        **kw,
+        reason=f"{gate.text} passed: {shown}",
+    )
+
+
 def check_absolute(
     gate: Gate, cand: Pool, plan: Plan, *, scope: str = "gate", window: str = "phase"
 ) -> Check:
@@ -268,7 +339,6 @@ def check_absolute(
             p_value = None
         shown = f"{gate.metric} {_pct(observed)} ({k} of {n} calls), threshold {_pct(gate.value)}"
         effect = observed / gate.value if observed is not None and gate.value else None
-    high = Classification.HIGH if gate.lower_is_better else Classification.LOW
     if n == 0:
         return _check(
             gate,
@@ -283,66 +353,28 @@ def check_absolute(
             samples=(0, 0),
             reason=f"{gate.text}: no candidate traffic in the window",
         )
-    if breaks and p_value is not None and p_value < alpha:
-        return _check(
-            gate,
-            scope,
-            window,
-            Result.FAIL,
-            high,
-            candidate=observed,
-            legacy=None,
-            effect=effect,
-            p_value=p_value,
-            samples=(n, 0),
-            reason=f"{gate.text} failed: {shown}, significant{_p(p_value)}",
-        )
-    if n < plan.min_samples:
-        return _check(
-            gate,
-            scope,
-            window,
-            Result.INCONCLUSIVE,
-            Classification.NODATA,
-            candidate=observed,
-            legacy=None,
-            effect=effect,
-            p_value=p_value,
-            samples=(n, 0),
-            reason=f"{gate.text}: too few samples ({n} of {plan.min_samples} calls)",
-        )
-    if breaks:
-        return _check(
-            gate,
-            scope,
-            window,
-            Result.INCONCLUSIVE,
-            Classification.PASS,
-            candidate=observed,
-            legacy=None,
-            effect=effect,
-            p_value=p_value,
-            samples=(n, 0),
-            reason=f"{gate.text}: {shown}, not significant yet{_p(p_value)}",
-        )
-    return _check(
+    return _decide(
         gate,
         scope,
         window,
-        Result.PASS,
-        Classification.PASS,
+        breaks=breaks,
+        p_value=p_value,
+        alpha=alpha,
+        few=n < plan.min_samples,
+        shortfall=f"{n} of {plan.min_samples} calls",
+        shown=shown,
+        worse=Classification.HIGH if gate.lower_is_better else Classification.LOW,
+        test="",
         candidate=observed,
         legacy=None,
         effect=effect,
-        p_value=None,
         samples=(n, 0),
-        reason=f"{gate.text} passed: {shown}",
     )
 
 
 def _median(values: Sequence[float | None]) -> float | None:
     clean = [v for v in values if v is not None]
-    return stats.median(clean) if clean else None
+    return statistics.median(clean) if clean else None
 
 
 def check_relative(
@@ -388,7 +420,6 @@ def check_relative(
             if breaks and enough
             else None
         )
-        significant = p_value is not None and p_value < alpha
         shown = (
             f"per-minute {metric} {_ms(c_med)} vs legacy {_ms(l_med)} = {effect:.2f}x"
             if effect is not None
@@ -425,65 +456,25 @@ def check_relative(
                 if breaks
                 else None
             )
-        significant = p_value is not None and p_value < alpha
         few = min(samples) < plan.min_samples
         shortfall = f"{min(samples)} of {plan.min_samples} calls"
         test = "two-proportion test against the limit"
-    worse = Classification.LOW if kind == "outcome_drop" else Classification.HIGH
-    if breaks and significant:
-        return _check(
-            gate,
-            scope,
-            window,
-            Result.FAIL,
-            worse,
-            candidate=c_value,
-            legacy=l_value,
-            effect=effect,
-            p_value=p_value,
-            samples=samples,
-            reason=f"{gate.text} failed: {shown}, significant ({test}{_p(p_value)})",
-        )
-    if few:
-        return _check(
-            gate,
-            scope,
-            window,
-            Result.INCONCLUSIVE,
-            Classification.NODATA,
-            candidate=c_value,
-            legacy=l_value,
-            effect=effect,
-            p_value=p_value,
-            samples=samples,
-            reason=f"{gate.text}: too few samples ({shortfall})",
-        )
-    if breaks:
-        return _check(
-            gate,
-            scope,
-            window,
-            Result.INCONCLUSIVE,
-            Classification.PASS,
-            candidate=c_value,
-            legacy=l_value,
-            effect=effect,
-            p_value=p_value,
-            samples=samples,
-            reason=f"{gate.text}: {shown}, not significant yet ({test}{_p(p_value)})",
-        )
-    return _check(
+    return _decide(
         gate,
         scope,
         window,
-        Result.PASS,
-        Classification.PASS,
+        breaks=breaks,
+        p_value=p_value,
+        alpha=alpha,
+        few=few,
+        shortfall=shortfall,
+        shown=shown,
+        worse=Classification.LOW if kind == "outcome_drop" else Classification.HIGH,
+        test=test,
         candidate=c_value,
         legacy=l_value,
         effect=effect,
-        p_value=None,
         samples=samples,
-        reason=f"{gate.text} passed: {shown}",
     )
 
 

@@ -16,7 +16,6 @@ import functools
 import math
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
 
 
 @functools.cache
@@ -27,21 +26,13 @@ def _scipy() -> ModuleType:
     return stats
 
 
-class _Lazy:
-    def __getattr__(self, name: str) -> Any:
-        return getattr(_scipy(), name)
-
-
-_st: Any = _Lazy()
-
-
 def binomial_above(k: int, n: int, p0: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p0): small when the true rate is above p0."""
     if n <= 0 or k <= 0:
         return 1.0
     if p0 <= 0:
         return 0.0
-    return float(_st.binom.sf(k - 1, n, p0))
+    return float(_scipy().binom.sf(k - 1, n, p0))
 
 
 def binomial_below(k: int, n: int, p0: float) -> float:
@@ -50,7 +41,7 @@ def binomial_below(k: int, n: int, p0: float) -> float:
         return 1.0
     if p0 >= 1:
         return 0.0 if k < n else 1.0
-    return float(_st.binom.cdf(k, n, p0))
+    return float(_scipy().binom.cdf(k, n, p0))
 
 
 def two_proportions(k1: int, n1: int, k0: int, n0: int, *, alternative: str) -> float:
@@ -61,12 +52,12 @@ def two_proportions(k1: int, n1: int, k0: int, n0: int, *, alternative: str) -> 
     expected = min(n1 * pooled, n1 * (1 - pooled), n0 * pooled, n0 * (1 - pooled))
     if expected < 5:
         table = [[k1, n1 - k1], [k0, n0 - k0]]
-        return float(_st.fisher_exact(table, alternative=alternative).pvalue)
+        return float(_scipy().fisher_exact(table, alternative=alternative).pvalue)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
     if se == 0:
         return 1.0
     z = (k1 / n1 - k0 / n0) / se
-    return float(_st.norm.sf(z) if alternative == "greater" else _st.norm.cdf(z))
+    return float(_scipy().norm.sf(z) if alternative == "greater" else _scipy().norm.cdf(z))
 
 
 def _adjusted(k: int, n: int) -> tuple[float, float]:
@@ -86,7 +77,7 @@ def ratio_above(k1: int, n1: int, k0: int, n0: int, ratio: float) -> float:
     p1, v1 = _adjusted(k1, n1)
     p0, v0 = _adjusted(k0, n0)
     z = (p1 - ratio * p0) / math.sqrt(v1 + ratio * ratio * v0)
-    return float(_st.norm.sf(z))
+    return float(_scipy().norm.sf(z))
 
 
 def difference_above(k0: int, n0: int, k1: int, n1: int, margin: float) -> float:
@@ -96,7 +87,7 @@ def difference_above(k0: int, n0: int, k1: int, n1: int, margin: float) -> float
     p0, v0 = _adjusted(k0, n0)
     p1, v1 = _adjusted(k1, n1)
     z = (p0 - p1 - margin) / math.sqrt(v0 + v1)
-    return float(_st.norm.sf(z))
+    return float(_scipy().norm.sf(z))
 
 
 def mann_whitney(
@@ -107,11 +98,4 @@ def mann_whitney(
         return 1.0
     if min(candidate) == max(candidate) == min(legacy) == max(legacy):
         return 1.0
-    return float(_st.mannwhitneyu(candidate, legacy, alternative=alternative).pvalue)
-
-
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    n = len(ordered)
-    mid = n // 2
-    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return float(_scipy().mannwhitneyu(candidate, legacy, alternative=alternative).pvalue)

@@ -206,17 +206,3 @@ def list_verdicts(tx: Tx, migration: str, *, limit: int = 20) -> list[VerdictRec
         .limit(limit)
     )
     return [_verdict(r) for r in rows]
-
-
-def delete_verdicts(tx: Tx, migration: str) -> None:
-    tx.conn.execute(t.verdicts.delete().where(t.verdicts.c.migration == migration))
-
-
-def count_verdicts(tx: Tx, migration: str) -> int:
-    return int(
-        tx.conn.execute(
-            sa.select(sa.func.count())
-            .select_from(t.verdicts)
-            .where(t.verdicts.c.migration == migration)
-        ).scalar_one()
-    )

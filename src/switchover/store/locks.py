@@ -79,15 +79,12 @@ class NamedLock:
         if not self.held:
             return
         self.held = False
-        try:
-            with self.store.transaction() as tx:
-                tx.conn.execute(
-                    t.locks.delete()
-                    .where(t.locks.c.name == self.name)
-                    .where(t.locks.c.holder == self.holder)
-                )
-        except Exception:
-            pass
+        with contextlib.suppress(Exception), self.store.transaction() as tx:
+            tx.conn.execute(
+                t.locks.delete()
+                .where(t.locks.c.name == self.name)
+                .where(t.locks.c.holder == self.holder)
+            )
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.execute(

@@ -242,11 +242,6 @@ def test_difference_above_tests_a_drop_beyond_the_margin() -> None:
     assert stats.difference_above(5, 10, 1, 0, 0.02) == 1.0
 
 
-def test_median() -> None:
-    assert stats.median([3.0, 1.0, 2.0]) == 2.0
-    assert stats.median([4.0, 1.0, 3.0, 2.0]) == 2.5
-
-
 # --- check_absolute -----------------------------------------------------------------
 
 
