@@ -53,7 +53,6 @@ import statistics
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -739,19 +738,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        fig = run(args)
-    except Exception:
-        traceback.print_exc()
-        print("bench/controller.py: error, no figures", file=sys.stderr)
-        return 2
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(fig, indent=2) + "\n")
-        say(f"figures written to {path}")
-    return 0
+    return harness.bench_main("bench/controller.py", parse_args, run, argv)
 
 
 if __name__ == "__main__":

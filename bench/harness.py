@@ -10,12 +10,17 @@ with each other are timed interleaved (:func:`time_interleaved`).
 
 from __future__ import annotations
 
+import argparse
 import gc
 import inspect
+import json
 import math
+import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -168,3 +173,25 @@ def make_keys(n: int, seed: int) -> list[str]:
     if len(set(keys)) != n:
         raise RuntimeError("generated keys are not distinct")
     return keys
+
+
+def bench_main(
+    name: str,
+    parse_args: Callable[[list[str] | None], argparse.Namespace],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    argv: list[str] | None = None,
+) -> int:
+    """A sub-benchmark's entry point: run, report a failure as exit 2, write --json."""
+    args = parse_args(argv)
+    try:
+        fig = run(args)
+    except Exception:
+        traceback.print_exc()
+        print(f"{name}: error, no figures", file=sys.stderr)
+        return 2
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(fig, indent=2) + "\n")
+        say(f"figures written to {path}")
+    return 0

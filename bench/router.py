@@ -43,7 +43,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import math
 import os
 import platform
@@ -52,7 +51,6 @@ import resource
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -701,19 +699,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        fig = run(args)
-    except Exception:
-        traceback.print_exc()
-        print("bench/router.py: error, no figures", file=sys.stderr)
-        return 2
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(fig, indent=2) + "\n")
-        say(f"figures written to {path}")
-    return 0
+    return harness.bench_main("bench/router.py", parse_args, run, argv)
 
 
 if __name__ == "__main__":
