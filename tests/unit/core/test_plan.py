@@ -122,7 +122,7 @@ def test_seed_004_phases_features_gates_and_regression_guardrails() -> None:
         ("stt",),
         ("stt", "tts"),
         ("stt", "tts", "caching"),
-        ("stt", "tts", "caching", "langgraph"),
+        ("stt", "tts", "caching", "langgraph_integration"),
     ]
     assert [[g.text for g in p.gates] for p in plan.phases] == [
         ["error_rate < 2%", "p95 < 2000ms"],
@@ -132,8 +132,15 @@ def test_seed_004_phases_features_gates_and_regression_guardrails() -> None:
     ]
     assert [g.text for g in plan.guardrails] == ["p95_ratio <= 1.2", "error_ratio <= 1.5"]
     assert [p.requires_approval for p in plan.phases] == [False, False, False, True]
-    assert plan.features() == ["stt", "tts", "caching", "langgraph"]
+    assert plan.features() == ["stt", "tts", "caching", "langgraph_integration"]
     assert (plan.interval, plan.window) == (300.0, H)
+
+
+def test_seed_004_fits_the_example_migration_of_a_first_run() -> None:
+    """The README's tour applies this plan to the voice_v2 that `make run` creates."""
+    from switchover.demo import EXAMPLE_FEATURES
+
+    check_features(example("seed-004-voice-v2.yaml"), list(EXAMPLE_FEATURES))
 
 
 def test_seed_003_signs_off_before_100_percent() -> None:
@@ -617,15 +624,15 @@ def test_requires_approval_must_be_a_boolean() -> None:
 
 def test_check_features_names_the_phase_and_the_missing_feature() -> None:
     plan = example("seed-004-voice-v2.yaml")
-    check_features(plan, ["stt", "tts", "caching", "langgraph"])
+    check_features(plan, ["stt", "tts", "caching", "langgraph_integration"])
     with pytest.raises(ValidationError) as info:
-        check_features(plan, ["stt", "caching", "langgraph"])
+        check_features(plan, ["stt", "caching", "langgraph_integration"])
     exc = info.value
     assert exc.field == "phases[1].features[1]"
     assert exc.message.startswith(
         "phases[1].features[1] (phase 'pilot'): the migration has no feature 'tts'"
     )
-    assert "its features are caching, langgraph, stt" in exc.message
+    assert "its features are caching, langgraph_integration, stt" in exc.message
 
 
 def test_check_features_on_a_migration_without_features() -> None:
