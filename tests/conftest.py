@@ -36,6 +36,11 @@ TABLES = (
     "plans",
     "verdicts",
     "locks",
+    "agent_keys",
+    "campaign_agents",
+    "phone_numbers",
+    "campaigns",
+    "agents",
 )
 
 

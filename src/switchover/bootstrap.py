@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from switchover.access import TokenService
+from switchover.agents.service import AgentService
 from switchover.control.plans import PlanService
 from switchover.core.clock import Clock, SystemClock
 from switchover.metrics.service import MetricsService
@@ -24,6 +25,7 @@ class App:
     tokens: TokenService
     metrics: MetricsService
     plans: PlanService
+    agents: AgentService
 
     def close(self) -> None:
         self.store.dispose()
@@ -49,4 +51,5 @@ def bootstrap(
         tokens=TokenService(store, clock),
         metrics=MetricsService(store, clock),
         plans=PlanService(store, clock),
+        agents=AgentService(store, clock),
     )

@@ -4,12 +4,15 @@
 
     SwitchoverError                 code            CLI exit  HTTP
     ├── ValidationError             invalid         2         422
+    │   └── InactiveError           inactive        2         400
     ├── NotFoundError               not_found       3         404
     ├── ConflictError               conflict        4         409
     ├── AuthError                   unauthorized    5         401
     │   └── ForbiddenError          forbidden       5         403
     ├── LockHeldError               locked          6         409
-    └── StoreError                  store           7         503
+    ├── StoreError                  store           7         503
+    ├── SecretKeyError              secret_key      8         500
+    └── DataCheckError              data_check      9         409
 
 Every message names the field that is wrong and how to fix it. Errors from
 third-party libraries are translated at the boundary with ``raise ... from exc``
@@ -21,9 +24,12 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConflictError",
+    "DataCheckError",
     "ForbiddenError",
+    "InactiveError",
     "LockHeldError",
     "NotFoundError",
+    "SecretKeyError",
     "StoreError",
     "SwitchoverError",
     "ValidationError",
@@ -97,3 +103,26 @@ class StoreError(SwitchoverError):
     code = "store"
     exit_code = 7
     http_status = 503
+
+
+class InactiveError(ValidationError):
+    """The thing exists but is switched off (an inactive agent: seed 000 answers 400)."""
+
+    code = "inactive"
+    http_status = 400
+
+
+class SecretKeyError(SwitchoverError):
+    """Stored secrets cannot be encrypted or decrypted with SWITCHOVER_SECRET_KEY."""
+
+    code = "secret_key"
+    exit_code = 8
+    http_status = 500
+
+
+class DataCheckError(SwitchoverError):
+    """The data failed a critical validation check (seed 003 §6.2); nothing was written."""
+
+    code = "data_check"
+    exit_code = 9
+    http_status = 409

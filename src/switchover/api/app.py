@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from switchover.access import Principal
 from switchover.api import schemas
+from switchover.api.agents import router as agent_routes
 from switchover.api.auth import TokenCache, requires
 from switchover.api.plans import router as plan_routes
 from switchover.bootstrap import App
@@ -319,6 +320,7 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     api.include_router(plan_routes(app))
+    api.include_router(agent_routes(app))
 
     # tokens -------------------------------------------------------------------------
 

@@ -587,6 +587,7 @@ def main() -> None:
     app()
 
 
+from switchover.cli import agents as _agents  # noqa: E402, F401  (agents, worker, loadtest)
 from switchover.cli import plans as _plans  # noqa: E402  (registers plan/controller commands)
 
 del _plans

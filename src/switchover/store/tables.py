@@ -148,3 +148,77 @@ locks = sa.Table(
     sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# --- agent registry (seed 000: one core worker for every agent) ---------------------------
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("system_prompt", sa.Text, nullable=True),
+    sa.Column("personality", sa.Text, nullable=True),
+    sa.Column("voice_id", sa.String(200), nullable=True),
+    sa.Column("llm_provider", sa.String(40), nullable=True),
+    sa.Column("llm_model", sa.String(100), nullable=True),
+    sa.Column("temperature", sa.Float, nullable=True),
+    sa.Column("max_concurrent_calls", sa.Integer, nullable=True),
+    sa.Column("livekit_agent_name", sa.String(200), nullable=True),
+    sa.Column("tts_provider", sa.String(40), nullable=True),
+    sa.Column("stt_provider", sa.String(40), nullable=True),
+    sa.Column("livekit_url", sa.String(500), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+)
+
+agent_keys = sa.Table(
+    "agent_keys",
+    metadata,
+    sa.Column(
+        "agent_id", sa.String(64), sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+)
+
+campaign_agents = sa.Table(
+    "campaign_agents",
+    metadata,
+    sa.Column(
+        "campaign_id",
+        sa.String(64),
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("agent_id", sa.String(64), sa.ForeignKey("agents.id"), primary_key=True),
+    sa.Column("is_primary", sa.Boolean, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Index("ix_campaign_agents_agent_id", "agent_id"),
+)
+
+phone_numbers = sa.Table(
+    "phone_numbers",
+    metadata,
+    sa.Column("number", sa.String(32), primary_key=True),
+    sa.Column(
+        "campaign_id",
+        sa.String(64),
+        sa.ForeignKey("campaigns.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,368 @@
+"""The agent registry: validated changes in one transaction each, and the runtime config."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchover.agents.keyring import Keyring
+from switchover.core.agents import (
+    Agent,
+    AgentChange,
+    Campaign,
+    PhoneNumber,
+    normalize_number,
+    parse_agent,
+    parse_campaign,
+    parse_keys,
+    parse_phone_number,
+    runtime_config,
+    runtime_config_answer,
+)
+from switchover.core.clock import Clock, SystemClock
+from switchover.core.dispatch import CallRequest, route_inbound
+from switchover.errors import ConflictError, InactiveError, NotFoundError, ValidationError
+from switchover.store import agents as repo
+from switchover.store.repository import Store
+
+access_log = logging.getLogger("switchover.agents.access")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    agent: Agent
+    keys_set: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.agent.to_dict(self.keys_set)
+
+
+@dataclass
+class ImportResult:
+    created: dict[str, int] = field(
+        default_factory=lambda: {"agents": 0, "campaigns": 0, "phone_numbers": 0}
+    )
+    updated: dict[str, int] = field(
+        default_factory=lambda: {"agents": 0, "campaigns": 0, "phone_numbers": 0}
+    )
+    keys_set: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "updated": self.updated, "keys_set": self.keys_set}
+
+
+class AgentService:
+    def __init__(
+        self, store: Store, clock: Clock | None = None, keyring: Keyring | None = None
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.keyring = keyring if keyring is not None else Keyring.from_env()
+
+    # --- agents --------------------------------------------------------------------------
+
+    def list(self) -> list[AgentView]:
+        with self.store.read() as tx:
+            keys = repo.keys_set(tx)
+            return [AgentView(a, keys.get(a.id, ())) for a in repo.list_agents(tx)]
+
+    def get(self, agent_id: str) -> AgentView:
+        with self.store.read() as tx:
+            agent = repo.get_agent(tx, agent_id)
+            if agent is None:
+                raise self._no_agent(agent_id)
+            return AgentView(agent, tuple(sorted(repo.key_ciphertexts(tx, agent_id))))
+
+    def put(self, data: Mapping[str, Any], *, actor: str) -> AgentView:
+        """Create or replace an agent from plain data; ``keys`` given are set or cleared."""
+        change = parse_agent(data)
+        ciphertexts = self._encrypted(change)
+        with self.store.transaction() as tx:
+            self._write_agent(tx, change, ciphertexts, actor)
+        return self.get(change.agent.id)
+
+    def set_active(self, agent_id: str, active: bool, *, actor: str) -> AgentView:
+        with self.store.transaction() as tx:
+            if not repo.set_active(tx, agent_id, active, self.clock.now(), actor):
+                raise self._no_agent(agent_id)
+        return self.get(agent_id)
+
+    def delete(self, agent_id: str) -> None:
+        with self.store.transaction() as tx:
+            used = repo.campaigns_of_agent(tx, agent_id)
+            if used:
+                raise ConflictError(
+                    f"agent {agent_id!r} is in campaign(s) {', '.join(used)}: remove it from "
+                    "them first (or deactivate it instead)",
+                    field="agent_id",
+                )
+            if not repo.delete_agent(tx, agent_id):
+                raise self._no_agent(agent_id)
+
+    def set_key(self, agent_id: str, kind: str, value: str | None) -> AgentView:
+        """Set (or with ``None`` clear) one key of an agent."""
+        set_keys, clear = parse_keys({kind: value})
+        ciphertexts = {k: self.keyring.encrypt(v) for k, v in set_keys.items()}
+        with self.store.transaction() as tx:
+            if repo.get_agent(tx, agent_id) is None:
+                raise self._no_agent(agent_id)
+            for k, c in ciphertexts.items():
+                repo.set_key(tx, agent_id, k, c, self.clock.now())
+            for k in clear:
+                repo.clear_key(tx, agent_id, k)
+        return self.get(agent_id)
+
+    def revealed_keys(self, agent_id: str) -> dict[str, str]:
+        """The agent's keys in clear: only for an explicit reveal or the runtime config."""
+        with self.store.read() as tx:
+            ciphertexts = repo.key_ciphertexts(tx, agent_id)
+        return {kind: self.keyring.decrypt(c) for kind, c in ciphertexts.items()}
+
+    def _encrypted(self, change: AgentChange) -> dict[str, str]:
+        return {kind: self.keyring.encrypt(v) for kind, v in change.set_keys.items()}
+
+    def _write_agent(
+        self, tx: Any, change: AgentChange, ciphertexts: Mapping[str, str], actor: str
+    ) -> bool:
+        now = self.clock.now()
+        created = repo.upsert_agent(tx, change.agent, now, actor)
+        for kind, c in ciphertexts.items():
+            repo.set_key(tx, change.agent.id, kind, c, now)
+        for kind in change.clear_keys:
+            repo.clear_key(tx, change.agent.id, kind)
+        return created
+
+    @staticmethod
+    def _no_agent(agent_id: str) -> NotFoundError:
+        return NotFoundError(
+            f"no agent {agent_id!r}: list them with 'switchover agents list'", field="agent_id"
+        )
+
+    # --- campaigns -----------------------------------------------------------------------
+
+    def campaigns(self) -> list[Campaign]:
+        with self.store.read() as tx:
+            return repo.list_campaigns(tx)
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        with self.store.read() as tx:
+            c = repo.get_campaign(tx, campaign_id)
+        if c is None:
+            raise self._no_campaign(campaign_id)
+        return c
+
+    def put_campaign(
+        self,
+        campaign_id: str,
+        name: str | None,
+        agents: Sequence[str],
+        primary: str | None,
+        *,
+        actor: str,
+    ) -> Campaign:
+        if primary is not None and primary not in agents:
+            raise ValidationError(
+                f"primary agent {primary!r} is not one of the campaign's agents "
+                f"({', '.join(agents) or 'none'}): add it to --agents",
+                field="primary",
+            )
+        campaign = parse_campaign(
+            {
+                "id": campaign_id,
+                "name": name or campaign_id,
+                "agents": [{"agent_id": a, "is_primary": a == primary} for a in agents],
+            }
+        )
+        with self.store.transaction() as tx:
+            self._check_members(tx, [campaign], set())
+            repo.upsert_campaign(tx, campaign, self.clock.now(), actor)
+        return self.campaign(campaign_id)
+
+    def delete_campaign(self, campaign_id: str) -> None:
+        with self.store.transaction() as tx:
+            if not repo.delete_campaign(tx, campaign_id):
+                raise self._no_campaign(campaign_id)
+
+    def _check_members(self, tx: Any, campaigns: Sequence[Campaign], extra: set[str]) -> None:
+        known = repo.agent_ids(tx) | extra
+        for c in campaigns:
+            for m in c.agents:
+                if m.agent_id not in known:
+                    raise ValidationError(
+                        f"campaign {c.id!r} names agent {m.agent_id!r}, which does not exist: "
+                        "create the agent first (or list it in the same import file)",
+                        field="agents",
+                    )
+
+    @staticmethod
+    def _no_campaign(campaign_id: str) -> NotFoundError:
+        return NotFoundError(
+            f"no campaign {campaign_id!r}: list them with 'switchover agents campaign list'",
+            field="campaign_id",
+        )
+
+    # --- phone numbers -------------------------------------------------------------------
+
+    def numbers(self) -> list[PhoneNumber]:
+        with self.store.read() as tx:
+            return repo.list_numbers(tx)
+
+    def put_number(self, number: str, campaign_id: str | None, label: str = "") -> PhoneNumber:
+        record = parse_phone_number({"number": number, "campaign_id": campaign_id, "label": label})
+        with self.store.transaction() as tx:
+            if record.campaign_id is not None and repo.get_campaign(tx, record.campaign_id) is None:
+                raise self._no_campaign(record.campaign_id)
+            repo.upsert_number(tx, record, self.clock.now())
+        return record
+
+    def delete_number(self, number: str) -> None:
+        normalized = normalize_number(number)
+        with self.store.transaction() as tx:
+            if not repo.delete_number(tx, normalized):
+                raise NotFoundError(f"no phone number {normalized}", field="number")
+
+    # --- what a worker reads -------------------------------------------------------------
+
+    def runtime_config(
+        self, agent_id: str, campaign_id: str | None = None, *, reader: str = "-"
+    ) -> dict[str, Any]:
+        """Seed 000 step 2.1's answer. 404 unknown agent or campaign, 400 inactive agent.
+
+        Writes one access log line (agent, campaign, reader): never a key.
+        """
+        with self.store.read() as tx:
+            agent = repo.get_agent(tx, agent_id)
+            if agent is None:
+                raise self._no_agent(agent_id)
+            if not agent.is_active:
+                raise InactiveError(
+                    f"agent {agent_id!r} is not active: activate it with "
+                    f"'switchover agents activate {agent_id}'",
+                    field="agent_id",
+                )
+            is_primary: bool | None = None
+            if campaign_id is not None:
+                exists, is_primary = repo.membership(tx, campaign_id, agent_id)
+                if not exists:
+                    raise NotFoundError(f"no campaign {campaign_id!r}", field="campaignId")
+                if is_primary is None:
+                    raise NotFoundError(
+                        f"agent {agent_id!r} is not in campaign {campaign_id!r}: add it with "
+                        f"'switchover agents campaign set {campaign_id} --agents …'",
+                        field="campaignId",
+                    )
+            ciphertexts = repo.key_ciphertexts(tx, agent_id)
+        keys = {kind: self.keyring.decrypt(c) for kind, c in ciphertexts.items()}
+        config = runtime_config(agent, keys, campaign_id=campaign_id, is_primary=is_primary)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "runtime config fetched for agent %s%s by %s",
+                agent_id,
+                f" (campaign: {campaign_id})" if campaign_id else "",
+                reader,
+            )
+        return runtime_config_answer(config, self.clock.now())
+
+    def route_inbound(self, number: str) -> CallRequest:
+        """The call metadata for an inbound call to ``number`` (seed 000 step 2.2)."""
+        normalized = normalize_number(number)
+        with self.store.read() as tx:
+            record = repo.get_number(tx, normalized)
+            numbers = {normalized: record} if record is not None else {}
+            campaigns: dict[str, Campaign] = {}
+            if record is not None and record.campaign_id is not None:
+                c = repo.get_campaign(tx, record.campaign_id)
+                if c is not None:
+                    campaigns[c.id] = c
+        return route_inbound(normalized, numbers, campaigns)
+
+    # --- import --------------------------------------------------------------------------
+
+    def import_data(
+        self, data: Any, *, actor: str, env: Mapping[str, str] | None = None
+    ) -> ImportResult:
+        """Agents, campaigns and phone numbers from one document, all or nothing.
+
+        Existing records with the same id are replaced, so importing a file again is safe.
+        """
+        if not isinstance(data, Mapping):
+            raise ValidationError(
+                'the import file must be a JSON object with "agents", "campaigns" and '
+                '"phone_numbers" lists',
+                field="file",
+            )
+        unknown = sorted(set(data) - {"agents", "campaigns", "phone_numbers"})
+        if unknown:
+            raise ValidationError(
+                f"unknown top-level field(s) {', '.join(unknown)}; use agents, campaigns, "
+                "phone_numbers",
+                field=unknown[0],
+            )
+        env = os.environ if env is None else env
+        changes = [
+            self._parse_imported_agent(item, i, env)
+            for i, item in enumerate(_listed(data, "agents"))
+        ]
+        campaigns = [
+            parse_campaign(item, where=f"campaigns[{i}]: ")
+            for i, item in enumerate(_listed(data, "campaigns"))
+        ]
+        numbers = [
+            parse_phone_number(item, where=f"phone_numbers[{i}]: ")
+            for i, item in enumerate(_listed(data, "phone_numbers"))
+        ]
+        _unique([c.agent.id for c in changes], "agents", "agent id")
+        _unique([c.id for c in campaigns], "campaigns", "campaign id")
+        _unique([n.number for n in numbers], "phone_numbers", "number")
+        encrypted = [self._encrypted(c) for c in changes]
+        result = ImportResult()
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            self._check_members(tx, campaigns, {c.agent.id for c in changes})
+            for change, ciphertexts in zip(changes, encrypted, strict=True):
+                created = self._write_agent(tx, change, ciphertexts, actor)
+                (result.created if created else result.updated)["agents"] += 1
+                result.keys_set += len(ciphertexts)
+            for campaign in campaigns:
+                created = repo.upsert_campaign(tx, campaign, now, actor)
+                (result.created if created else result.updated)["campaigns"] += 1
+            in_file = {c.id for c in campaigns}
+            for number in numbers:
+                cid = number.campaign_id
+                if cid is not None and cid not in in_file and repo.get_campaign(tx, cid) is None:
+                    raise ValidationError(
+                        f"phone number {number.number} names campaign {cid!r}, which does not "
+                        "exist: add it to the file's campaigns",
+                        field="phone_numbers",
+                    )
+                created = repo.upsert_number(tx, number, now)
+                (result.created if created else result.updated)["phone_numbers"] += 1
+        return result
+
+    @staticmethod
+    def _parse_imported_agent(item: Any, i: int, env: Mapping[str, str]) -> AgentChange:
+        where = f"agents[{i}]: "
+        if isinstance(item, Mapping) and "keys" in item:
+            keys = item.get("keys") or {}
+            set_keys, clear = parse_keys(keys, where=where, env=env)
+            change = parse_agent({k: v for k, v in item.items() if k != "keys"}, where=where)
+            return AgentChange(change.agent, set_keys, clear)
+        return parse_agent(item, where=where)
+
+
+def _listed(data: Mapping[str, Any], name: str) -> list[Any]:
+    value = data.get(name) or []
+    if not isinstance(value, list):
+        raise ValidationError(f"{name} must be a list", field=name)
+    return value
+
+
+def _unique(values: list[str], name: str, what: str) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ValidationError(f"{name}: {what} {v!r} appears twice", field=name)
+        seen.add(v)
