@@ -185,7 +185,8 @@ def rollback(
         typer.Option(
             "--level",
             help="tenant: force one tenant onto legacy; partial: lower the percentage; "
-            "total: percentage 0 and master switch off (seed 003 §7).",
+            "total: percentage 0 and master switch off; data: total, then restore a data "
+            "backup (seed 003 §7).",
         ),
     ],
     tenant_id: Annotated[
@@ -195,11 +196,30 @@ def rollback(
         str | None,
         typer.Option("--target-percentage", help="With --level partial: the new percentage."),
     ] = None,
+    backup_id: Annotated[
+        str | None,
+        typer.Option("--backup-id", help="With --level data: the backup to restore."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="With --level data: the agent database (default: $SWITCHOVER_DATA_URL, "
+            "else the store).",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --level data: do not ask to confirm.")
+    ] = False,
     by: By = None,
     reason: Reason = "",
     as_json: Json = False,
 ) -> None:
     """Roll back at one of seed 003's levels; an active plan stops advancing."""
+    if level == "data":
+        _rollback_data(name, backup_id, source, yes, who(by), reason, as_json)
+        return
     result = state.app().plans.rollback(
         name,
         level,
@@ -221,6 +241,59 @@ def rollback(
     if result.get("plan"):
         p = result["plan"]
         render.console.print(f"plan {p['plan']} is {p['status']} at phase {p['phase'] or '-'}")
+
+
+def _rollback_data(
+    name: str,
+    backup_id: str | None,
+    source: str | None,
+    yes: bool,
+    actor: str,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Traffic to legacy first (a total rollback), then the verified restore."""
+    from switchover.cli.data import open_source, restore_backup
+    from switchover.data import backup as backups
+    from switchover.errors import NotFoundError
+
+    if not backup_id:
+        raise ValidationError(
+            "--level data needs --backup-id ID: list them with `switchover data backups`",
+            field="backup_id",
+        )
+    backups.verify(open_source(source), backup_id)
+    traffic: dict[str, Any] | None
+    try:
+        state.app().rollout.get(name)
+    except NotFoundError:
+        traffic = None
+    else:
+        if not yes:
+            from switchover.cli.data import confirm
+
+            confirm(
+                f"Roll {name} back to legacy (percentage 0, master off) and restore "
+                f"{backup_id}?",
+                yes,
+            )
+            yes = True
+        traffic = state.app().plans.rollback(
+            name, "total", actor=actor, reason=reason or f"data rollback to {backup_id}"
+        )
+    result = restore_backup(backup_id, source, yes, as_json)
+    if as_json:
+        render.emit_json({"level": "data", "traffic": traffic, **result})
+        return
+    if traffic is None:
+        render.console.print(f"no migration {name!r} in the store: traffic unchanged")
+    else:
+        render.console.print(f"{name}: rolled back (total): percentage 0, master switch off")
+    r = result["restored"]
+    render.console.print(
+        f"restored {backup_id}: {r['configs']} configs, {r['calls']} calls, "
+        f"{r['metrics']} metrics; checksum verified before and after"
+    )
 
 
 # --- controller --------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import re
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +32,27 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+_PID_AT_HOST = re.compile(r"pid=(\d+)@(\S+)$")
+
+
+def local_holder(label: str) -> str:
+    """``label pid=PID@HOST``: a holder that a later process on this host can tell is dead."""
+    return f"{label} pid={os.getpid()}@{socket.gethostname()}"
+
+
+def _dead_here(holder: str) -> bool:
+    m = _PID_AT_HOST.search(holder)
+    if m is None or m.group(2) != socket.gethostname():
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 class NamedLock:
     def __init__(
         self,
@@ -38,7 +62,9 @@ class NamedLock:
         *,
         ttl: float = 30.0,
         clock: Clock | None = None,
+        table: sa.Table = t.locks,
     ) -> None:
+        self.table = table
         self.store = store
         self.name = name
         self.holder = holder
@@ -53,6 +79,8 @@ class NamedLock:
         """Take the lock if it is free (or already ours); never waits."""
         if self.held:
             return self.renew()
+        if not self.store.is_postgres:
+            self._break_dead_local_holder()
         ok = self._acquire_pg() if self.store.is_postgres else self._lease(insert=True)
         self.held = ok
         return ok
@@ -81,9 +109,9 @@ class NamedLock:
         self.held = False
         with contextlib.suppress(Exception), self.store.transaction() as tx:
             tx.conn.execute(
-                t.locks.delete()
-                .where(t.locks.c.name == self.name)
-                .where(t.locks.c.holder == self.holder)
+                self.table.delete()
+                .where(self.table.c.name == self.name)
+                .where(self.table.c.holder == self.holder)
             )
         if self._conn is not None:
             with contextlib.suppress(Exception):
@@ -94,7 +122,9 @@ class NamedLock:
 
     def holder_info(self) -> dict[str, Any] | None:
         with self.store.read() as tx:
-            row = tx.conn.execute(sa.select(t.locks).where(t.locks.c.name == self.name)).first()
+            row = tx.conn.execute(
+                sa.select(self.table).where(self.table.c.name == self.name)
+            ).first()
         if row is None:
             return None
         return {
@@ -145,13 +175,13 @@ class NamedLock:
         now = self.clock.now()
         with self.store.transaction() as tx:
             updated = tx.conn.execute(
-                t.locks.update()
-                .where(t.locks.c.name == self.name)
+                self.table.update()
+                .where(self.table.c.name == self.name)
                 .values(holder=self.holder, expires_at=now + timedelta(seconds=self.ttl))
             ).rowcount
             if updated == 0:
                 tx.conn.execute(
-                    t.locks.insert().values(
+                    self.table.insert().values(
                         name=self.name,
                         holder=self.holder,
                         acquired_at=now,
@@ -170,20 +200,35 @@ class NamedLock:
 
     # SQLite lease --------------------------------------------------------------------
 
+    def _break_dead_local_holder(self) -> None:
+        """A lease whose holder was killed on this very host need not wait out its expiry."""
+        info = self.holder_info()
+        if info is None or info["holder"] == self.holder or not _dead_here(info["holder"]):
+            return
+        with contextlib.suppress(ConflictError), self.store.transaction() as tx:
+            tx.conn.execute(
+                self.table.delete()
+                .where(self.table.c.name == self.name)
+                .where(self.table.c.holder == info["holder"])
+            )
+
     def _lease(self, *, insert: bool) -> bool:
         now: datetime = self.clock.now()
         expires = now + timedelta(seconds=self.ttl)
         try:
             with self.store.transaction() as tx:
                 taken = tx.conn.execute(
-                    t.locks.update()
-                    .where(t.locks.c.name == self.name)
-                    .where(sa.or_(t.locks.c.holder == self.holder, t.locks.c.expires_at < now))
+                    self.table.update()
+                    .where(self.table.c.name == self.name)
+                    .where(
+                        sa.or_(self.table.c.holder == self.holder, self.table.c.expires_at < now)
+                    )
                     .values(
                         holder=self.holder,
                         expires_at=expires,
                         acquired_at=sa.case(
-                            (t.locks.c.holder == self.holder, t.locks.c.acquired_at), else_=now
+                            (self.table.c.holder == self.holder, self.table.c.acquired_at),
+                            else_=now,
                         ),
                     )
                 ).rowcount
@@ -192,12 +237,12 @@ class NamedLock:
                 if not insert:
                     return False
                 exists = tx.conn.execute(
-                    sa.select(t.locks.c.name).where(t.locks.c.name == self.name)
+                    sa.select(self.table.c.name).where(self.table.c.name == self.name)
                 ).first()
                 if exists is not None:
                     return False
                 tx.conn.execute(
-                    t.locks.insert().values(
+                    self.table.insert().values(
                         name=self.name, holder=self.holder, acquired_at=now, expires_at=expires
                     )
                 )

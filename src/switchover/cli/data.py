@@ -1,0 +1,508 @@
+"""CLI: `switchover data …` — the v1→v2 agent data migration and the legacy sunset."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from switchover.cli import render
+from switchover.cli.main import Json, app, handled, state
+from switchover.cli.render_data import backups_table, preview_view, report_table, run_view
+from switchover.core.clock import SystemClock
+from switchover.data import backup as backups
+from switchover.data.checks import Checker, parse_checks
+from switchover.data.migrate import MigrateOptions, Migrator, get_run, list_runs
+from switchover.data.seed import seed_demo
+from switchover.data.source import Scope, Source
+from switchover.data.sunset import copy_keys, verify_settings
+from switchover.errors import ValidationError
+from switchover.settings import Settings
+
+data_app = typer.Typer(
+    help="Migrate agent data from v1 to v2 (seed 003): dry run, checksummed backups, "
+    "validation, resumable batches, restore; and the legacy sunset (seed 004 M5).",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+SourceUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--source",
+        help="The database holding the agent data (SQLAlchemy URL). Default: "
+        "$SWITCHOVER_DATA_URL, else the switchover store (--db).",
+        show_default=False,
+    ),
+]
+TenantIds = Annotated[
+    str | None,
+    typer.Option("--tenant-ids", help="Only these tenants, comma-separated (default: all)."),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def source_url(explicit: str | None) -> str:
+    return (
+        explicit
+        or os.environ.get("SWITCHOVER_DATA_URL")
+        or Settings.from_env(state.db).database_url
+    )
+
+
+def open_source(explicit: str | None) -> Source:
+    return Source(source_url(explicit))
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "", style="cyan")
+
+
+@contextmanager
+def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A ``progress(step, done, total)`` that draws one Rich bar per step on stderr."""
+    if not enabled:
+        yield lambda _s, _d, _t: None
+        return
+    bars = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=render.err_console,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(step: str, done: int, total: int | None) -> None:
+        if step not in tasks:
+            tasks[step] = bars.add_task(step, total=total)
+        bars.update(tasks[step], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+def confirm(question: str, yes: bool, flag: str = "--yes") -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ValidationError(
+            f"{question} Add {flag} to confirm when not at a terminal.", field="yes"
+        )
+    if not typer.confirm(question, default=False, err=True):
+        render.err_console.print("cancelled: nothing was changed")
+        raise typer.Exit(1)
+
+
+def _log(verbose: bool) -> Callable[[str], None]:
+    def log(msg: str) -> None:
+        if verbose:
+            render.err_console.print(f"[dim]{escape(msg)}[/dim]", highlight=False)
+
+    return log
+
+
+# --- seed-demo ---------------------------------------------------------------------------
+
+
+@data_app.command("seed-demo")
+@handled
+def seed_demo_cmd(
+    configs: Annotated[int, typer.Option("--configs", help="v1 configs to create.")] = 1000,
+    calls: Annotated[int, typer.Option("--calls", help="Calls spread over the configs.")] = 5000,
+    tenants: Annotated[
+        int | None, typer.Option("--tenants", help="Tenants (default: configs / 20, at least 3).")
+    ] = None,
+    users: Annotated[int, typer.Option("--users", help="Users with voice settings.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same data.")] = 7,
+    source: SourceUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Create seed 003's tables with realistic v1 data, awkward cases included (nulls,
+    empty and 50 KB prompts, unicode, orphan tenant ids, duplicate configs)."""
+    src = open_source(source)
+    with progress_bars(not as_json) as progress:
+        counts = seed_demo(
+            src,
+            configs=configs,
+            calls=calls,
+            tenants=tenants,
+            users=users,
+            seed=seed,
+            now=SystemClock().now(),
+            progress=progress,
+        )
+    if as_json:
+        render.emit_json({"source": src.where, **counts})
+        return
+    render.console.print(
+        f"seeded {src.where}: {counts['tenants']} tenants, {counts['configs']} v1 configs "
+        f"({counts['orphan_configs']} with a missing tenant, {counts['duplicate_configs']} "
+        f"duplicated), {counts['calls']} calls, {counts['users']} users' settings"
+    )
+    render.console.print("next: switchover data migrate --dry-run")
+
+
+# --- migrate -----------------------------------------------------------------------------
+
+
+def _enable(by: str) -> Callable[[str, int, str], dict[str, Any]]:
+    def enable(name: str, percentage: int, run_id: str) -> dict[str, Any]:
+        rollout = state.app().rollout
+        reason = f"data migration {run_id} completed"
+        m = rollout.get(name)
+        if not m.enabled:
+            m = rollout.resume(name, actor=by, reason=reason)
+        if m.percentage < percentage:
+            m = rollout.set_percentage(name, percentage, actor=by, reason=reason)
+        return {"migration": name, "percentage": m.percentage, "enabled": m.enabled}
+
+    return enable
+
+
+@data_app.command("migrate")
+@handled
+def migrate_cmd(
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show counts, v1 checks and sample diffs; write nothing."),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Rows per batch; a checkpoint after each.")
+    ] = 100,
+    tenant_ids: TenantIds = None,
+    skip_backup: Annotated[
+        bool, typer.Option("--skip-backup", help="No backup (not recommended; asks to confirm).")
+    ] = False,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Leave v1 rows that fail a critical check (missing tenant or name) on v1 "
+            "instead of stopping.",
+        ),
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue the run RUN_ID after a crash.")
+    ] = None,
+    transform: Annotated[
+        str | None,
+        typer.Option(
+            "--transform",
+            help="Your own transform, package.module:function(v1_row, migrated_at) -> v2 "
+            "fields (see docs/data.md).",
+        ),
+    ] = None,
+    throttle_ms: Annotated[
+        int, typer.Option("--throttle-ms", help="Pause between batches, to spare a busy database.")
+    ] = 0,
+    enable_rollout: Annotated[
+        str | None,
+        typer.Option(
+            "--enable-rollout",
+            help="When verified, switch this migration on at --initial-percentage.",
+        ),
+    ] = None,
+    initial_percentage: Annotated[
+        int, typer.Option("--initial-percentage", help="With --enable-rollout.")
+    ] = 5,
+    sample: Annotated[int, typer.Option("--sample", help="Dry run: diffs to show.")] = 3,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+    yes: Yes = False,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who enables the rollout (audit log).")
+    ] = None,
+    source: SourceUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Migrate v1 voice-agent configs to v2: backup → validate → transform → outcomes →
+    metrics → verify → (enable rollout). Resumable with --resume RUN_ID."""
+    from switchover.settings import default_actor
+
+    src = open_source(source)
+    options = MigrateOptions(
+        batch_size=batch_size,
+        tenant_ids=Scope.parse(tenant_ids).to_list(),
+        skip_backup=skip_backup,
+        skip_invalid=skip_invalid,
+        transform=transform,
+        throttle_ms=throttle_ms,
+        enable_rollout=enable_rollout,
+        initial_percentage=initial_percentage,
+    )
+    if dry_run:
+        preview = Migrator(src, SystemClock()).preview(options, samples=sample)
+        if as_json:
+            render.emit_json(preview.to_dict())
+        else:
+            for part in preview_view(preview.to_dict()):
+                render.console.print(part)
+        return
+    if enable_rollout:
+        state.app().rollout.get(enable_rollout)  # unknown name: fail before any write
+    if skip_backup and not resume:
+        render.err_console.print(
+            "[yellow]warning:[/yellow] --skip-backup: there will be no backup to restore "
+            "with `rollback --level data`"
+        )
+        confirm("Migrate without a backup?", yes)
+    with progress_bars(not as_json) as progress:
+        migrator = Migrator(
+            src,
+            SystemClock(),
+            progress=progress,
+            enable=_enable(by or default_actor()),
+            log=_log(verbose),
+        )
+        run = migrator.resume(resume) if resume else migrator.migrate(options)
+    if as_json:
+        render.emit_json(run.to_dict())
+        return
+    for part in run_view(run.to_dict()):
+        render.console.print(part)
+
+
+@data_app.command("runs")
+@handled
+def runs_cmd(
+    run_id: Annotated[str | None, typer.Argument(help="One run, in detail.")] = None,
+    source: SourceUrl = None,
+    as_json: Json = False,
+) -> None:
+    """List data migration runs: status, step, counts, backup."""
+    src = open_source(source)
+    if run_id:
+        run = get_run(src, run_id)
+        if as_json:
+            render.emit_json(run.to_dict())
+        else:
+            for part in run_view(run.to_dict()):
+                render.console.print(part)
+        return
+    runs = list_runs(src)
+    if as_json:
+        render.emit_json([r.to_dict() for r in runs])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"data migration runs in {src.where}")
+    for col in ("run", "status", "step", "configs", "calls", "metrics", "backup", "started"):
+        table.add_column(col)
+    for r in runs:
+        c = r.counts
+        table.add_row(
+            r.id,
+            r.status,
+            r.step,
+            str(c.configs_migrated),
+            str(c.calls_updated),
+            str(c.metrics_generated),
+            r.backup_id or "-",
+            r.started_at,
+        )
+    render.console.print(table if runs else "no data migration runs yet")
+
+
+# --- validate ----------------------------------------------------------------------------
+
+
+@data_app.command("validate")
+@handled
+def validate_cmd(
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Repair minor issues and list every change made.")
+    ] = False,
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--check",
+            help="Only this check (repeat or comma-separate): record_count, data_integrity, "
+            "foreign_keys, schema_version, duplicates, value_constraints.",
+        ),
+    ] = None,
+    tenant_ids: TenantIds = None,
+    source: SourceUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Run seed 003's checks; exit 1 when a critical one fails."""
+    src = open_source(source)
+    report = Checker(src, Scope.parse(tenant_ids)).run(parse_checks(check), fix=fix)
+    if as_json:
+        render.emit_json(report.to_dict())
+    else:
+        for part in report_table(report.to_dict(), fix=fix):
+            render.console.print(part)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+# --- backups and restore -----------------------------------------------------------------
+
+
+def _age(created: str, now: datetime) -> str:
+    from switchover.core.judge import human_duration
+
+    try:
+        then = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return "?"
+    return human_duration((now - then).total_seconds()) + " ago"
+
+
+@data_app.command("backups")
+@handled
+def backups_cmd(source: SourceUrl = None, as_json: Json = False) -> None:
+    """List backups: id, row counts, age, checksum."""
+    src = open_source(source)
+    items = backups.list_backups(src)
+    now = SystemClock().now()
+    if as_json:
+        render.emit_json([{**b.to_dict(), "age": _age(b.created_at, now)} for b in items])
+        return
+    if not items:
+        render.console.print("no backups yet: `switchover data migrate` makes one")
+        return
+    render.console.print(
+        backups_table([{**b.to_dict(), "age": _age(b.created_at, now)} for b in items])
+    )
+
+
+def restore_backup(backup_id: str, source: str | None, yes: bool, as_json: bool) -> dict[str, Any]:
+    src = open_source(source)
+    info = backups.verify(src, backup_id)
+    confirm(
+        f"Restore {info.id} ({info.configs} configs, {info.calls} calls, {info.metrics} "
+        f"metrics) into {src.where}? Rows it holds are replaced; rows added since are kept.",
+        yes,
+    )
+    with progress_bars(not as_json) as progress:
+        return backups.restore(src, backup_id, progress=progress)
+
+
+@data_app.command("restore")
+@handled
+def restore_cmd(
+    backup_id: Annotated[str, typer.Argument(help="A backup id from `switchover data backups`.")],
+    yes: Yes = False,
+    source: SourceUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Restore a backup after verifying its checksum, and verify the restored rows."""
+    result = restore_backup(backup_id, source, yes, as_json)
+    if as_json:
+        render.emit_json(result)
+        return
+    r = result["restored"]
+    render.console.print(
+        f"restored {backup_id}: {r['configs']} configs, {r['calls']} calls, {r['metrics']} "
+        "metrics; checksum verified before and after"
+    )
+
+
+# --- legacy sunset -------------------------------------------------------------------------
+
+
+@data_app.command("copy-keys")
+@handled
+def copy_keys_cmd(
+    redis_url: Annotated[
+        str, typer.Option("--redis", help="Redis URL, e.g. redis://127.0.0.1:6379/0.")
+    ],
+    from_pattern: Annotated[
+        str, typer.Option("--from", help="Keys to copy, a SCAN pattern like 'voice:cache:*'.")
+    ],
+    to_prefix: Annotated[
+        str,
+        typer.Option("--to", help="New prefix replacing the pattern's, e.g. 'voice_v2:cache:'."),
+    ],
+    ttl: Annotated[
+        int, typer.Option("--ttl", help="TTL of the copies in seconds; 0 keeps each key's own.")
+    ] = 3600,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count and show; copy nothing.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite keys that already exist under --to.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Copy cached content between Redis namespaces (SCAN-based, any key type)."""
+    with progress_bars(not as_json) as progress:
+        report = copy_keys(
+            redis_url,
+            from_pattern,
+            to_prefix,
+            ttl=ttl,
+            dry_run=dry_run,
+            replace=replace,
+            progress=progress,
+        )
+    if as_json:
+        render.emit_json(report.to_dict())
+        return
+    verb = "would copy" if dry_run else "copied"
+    render.console.print(
+        f"scanned {report.scanned} key(s) matching {from_pattern!r}: {verb} {report.copied} "
+        f"({report.bytes} bytes), skipped {report.skipped_existing} already under "
+        f"{to_prefix!r}, {report.vanished} expired meanwhile"
+    )
+    for item in report.sample:
+        render.console.print(f"  {escape(item['from'])} → {escape(item['to'])}", highlight=False)
+
+
+@data_app.command("verify-settings")
+@handled
+def verify_settings_cmd(
+    legacy_table: Annotated[
+        str, typer.Option("--legacy-table", help="Legacy users' settings table.")
+    ] = "user_voice_settings",
+    v2_table: Annotated[str, typer.Option("--v2-table", help="v2 settings table.")] = (
+        "voice_v2_user_settings"
+    ),
+    key: Annotated[str, typer.Option("--key", help="The user id column in both.")] = "user_id",
+    limit: Annotated[int, typer.Option("--limit", help="Missing ids to list.")] = 100,
+    source: SourceUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Check every legacy user's settings exist in v2; exit 1 listing the missing ids."""
+    report = verify_settings(
+        open_source(source), legacy_table=legacy_table, v2_table=v2_table, key=key, limit=limit
+    )
+    if as_json:
+        render.emit_json(report.to_dict())
+    else:
+        mark = "[green]ok[/green]" if report.ok else "[red]MISSING[/red]"
+        render.console.print(
+            f"{mark}: {report.legacy} legacy users, {report.v2} in v2, "
+            f"{report.missing_count} missing"
+        )
+        for uid in report.missing:
+            render.console.print(f"  {escape(uid)}", highlight=False)
+        if report.missing_count > len(report.missing):
+            render.console.print(f"  … and {report.missing_count - len(report.missing)} more")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,452 @@
+"""The validation checks of seed 003 §6.2, run on the source database.
+
+=================  =========  ==============================================================
+check              severity   fails when
+=================  =========  ==============================================================
+record_count       critical   the configs or calls in scope differ in number from the
+                              newest backup of that scope, or a v2 config has no metrics
+                              row (or more than one)
+data_integrity     critical   a v1 row lacks id, tenant_id or name; a v2 row's
+                              voice_config, personality or capabilities is not valid JSON
+                              of the v2 shape, or its assistant_type is unknown
+foreign_keys       critical   a config's tenant, a call's config or a metrics row's
+                              config does not exist
+schema_version     high       a config in scope is not on v2
+duplicates         medium     two enabled configs of one tenant share a name (case-blind)
+value_constraints  medium     a language is not a tag like ``es`` or ``es-MX``, a v2 config
+                              has an empty special instruction or speed/pitch out of
+                              range, a call has a negative duration or latency
+=================  =========  ==============================================================
+
+``fix`` repairs what is safe to repair and says exactly what it changed: duplicates
+keep the oldest enabled config and disable the others; languages are rewritten in
+canonical form when they are recognisable; empty special instructions are dropped;
+speed and pitch are clamped. Critical problems are never "fixed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Connection
+
+from switchover.core.transform import ASSISTANT_TYPES, normalize_language
+from switchover.data import schema as s
+from switchover.data.source import Scope, Source
+from switchover.errors import ValidationError
+
+SEVERITY = {
+    "record_count": "critical",
+    "data_integrity": "critical",
+    "foreign_keys": "critical",
+    "schema_version": "high",
+    "duplicates": "medium",
+    "value_constraints": "medium",
+}
+CHECKS = tuple(SEVERITY)
+SPEED = (0.5, 2.0)
+PITCH = (-20.0, 20.0)
+EXAMPLES = 10
+
+
+@dataclass
+class CheckResult:
+    name: str
+    severity: str
+    passed: bool
+    problems: int
+    message: str
+    examples: list[str] = field(default_factory=list)
+    fixed: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    checks: list[CheckResult]
+
+    @property
+    def critical_failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed and c.severity == "critical"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.critical_failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "total": len(self.checks),
+            "passed": sum(c.passed for c in self.checks),
+            "failed": sum(not c.passed for c in self.checks),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def parse_checks(names: Iterable[str] | None) -> tuple[str, ...]:
+    wanted: list[str] = []
+    for raw in names or ():
+        for part in raw.split(","):
+            name = part.strip().lower().replace("-", "_")
+            if not name:
+                continue
+            if name not in SEVERITY:
+                raise ValidationError(
+                    f"--check {part.strip()!r} is not a check; use one of: {', '.join(CHECKS)}",
+                    field="check",
+                )
+            wanted.append(name)
+    return tuple(dict.fromkeys(wanted)) or CHECKS
+
+
+def _result(name: str, problems: list[str], ok_msg: str, bad_msg: str) -> CheckResult:
+    n = len(problems)
+    return CheckResult(
+        name=name,
+        severity=SEVERITY[name],
+        passed=n == 0,
+        problems=n,
+        message=ok_msg if n == 0 else bad_msg.format(n=n),
+        examples=problems[:EXAMPLES],
+    )
+
+
+class Checker:
+    """Runs checks on one scope. ``migrated_only`` restricts integrity and keys to v2 rows
+    (the verify step of a run that left invalid v1 rows alone on purpose)."""
+
+    def __init__(self, source: Source, scope: Scope, *, migrated_only: bool = False) -> None:
+        self.source = source
+        self.scope = scope
+        self.migrated_only = migrated_only
+
+    def run(self, names: Iterable[str] = CHECKS, *, fix: bool = False) -> Report:
+        src = self.source
+        src.require(s.tenants, s.configs, s.calls, s.metrics)
+        results = []
+        with src.begin() as conn:
+            for name in names:
+                results.append(getattr(self, name)(conn, fix))
+        return Report(results)
+
+    # helpers -------------------------------------------------------------------------
+
+    def _where(self, *parts: str, column: str = "tenant_id") -> tuple[str, tuple[str, ...]]:
+        return self.scope.join(*parts, column=column)
+
+    def _ids(self, conn: Connection, sql: str, params: tuple[Any, ...]) -> list[str]:
+        return [str(r[0]) for r in self.source.fetch(conn, sql, params)]
+
+    def _v2_only(self) -> str:
+        return "schema_version = 'v2'" if self.migrated_only else ""
+
+    # checks --------------------------------------------------------------------------
+
+    def record_count(self, conn: Connection, fix: bool) -> CheckResult:
+        src = self.source
+        where, params = self._where()
+        clause = f" WHERE {where}" if where else ""
+        configs = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_configs{clause}", params)
+        calls = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_calls{clause}", params)
+        problems: list[str] = []
+        basis = "no backup of this scope to compare with"
+        if src.has(s.backups):
+            wanted = orjson.dumps(self.scope.to_list()).decode() if self.scope.tenant_ids else None
+            cond = "tenant_ids = ?" if wanted else "tenant_ids IS NULL"
+            row = src.fetch(
+                conn,
+                f"SELECT id, configs, calls FROM {s.backups.name} WHERE {cond} "
+                "ORDER BY created_at DESC, id DESC LIMIT 1",
+                (wanted,) if wanted else (),
+            )
+            if row:
+                bid, b_configs, b_calls = row[0]
+                basis = f"backup {bid} had {b_configs} configs and {b_calls} calls"
+                if configs < b_configs:
+                    problems.append(f"{b_configs - configs} config(s) fewer than in {bid}")
+                elif configs > b_configs:
+                    problems.append(f"{configs - b_configs} config(s) more than in {bid}")
+                if calls < b_calls:
+                    problems.append(f"{b_calls - calls} call(s) fewer than in {bid}")
+        v2where, v2params = self._where("c.schema_version = 'v2'", column="c.tenant_id")
+        missing = self._ids(
+            conn,
+            "SELECT c.id FROM voice_agent_configs c WHERE "
+            f"{v2where} AND NOT EXISTS (SELECT 1 FROM voice_agent_metrics m "
+            "WHERE m.config_id = c.id) ORDER BY c.id",
+            v2params,
+        )
+        problems.extend(f"v2 config {i} has no metrics row" for i in missing)
+        return _result(
+            "record_count",
+            problems,
+            f"{configs} configs and {calls} calls ({basis}); every v2 config has metrics",
+            "{n} count problem(s): " + basis,
+        )
+
+    def data_integrity(self, conn: Connection, fix: bool) -> CheckResult:
+        src = self.source
+        where, params = self._where(self._v2_only())
+        problems: list[str] = []
+        cols = [
+            "id",
+            "tenant_id",
+            "name",
+            "schema_version",
+            "assistant_type",
+            "voice_config",
+            "personality",
+            "capabilities",
+        ]
+        for rows in src.pages(conn, "voice_agent_configs", cols, where=where, params=params):
+            for row in rows:
+                problems.extend(_integrity(row))
+        cwhere, cparams = self._where("config_id IS NULL")
+        problems.extend(
+            f"call {i}: config_id is missing"
+            for i in self._ids(conn, f"SELECT id FROM voice_agent_calls WHERE {cwhere}", cparams)
+        )
+        return _result(
+            "data_integrity",
+            problems,
+            "every required field is present and well-formed",
+            "{n} row(s) with missing or malformed required fields",
+        )
+
+    def foreign_keys(self, conn: Connection, fix: bool) -> CheckResult:
+        w1, p1 = self._where(
+            "c.tenant_id IS NULL OR c.tenant_id NOT IN (SELECT id FROM tenants)",
+            "c.schema_version = 'v2'" if self.migrated_only else "",
+            column="c.tenant_id",
+        )
+        problems = [
+            f"config {i}: tenant does not exist"
+            for i in self._ids(conn, f"SELECT c.id FROM voice_agent_configs c WHERE {w1}", p1)
+        ]
+        w2, p2 = self._where(
+            "config_id IS NOT NULL AND config_id NOT IN (SELECT id FROM voice_agent_configs)"
+        )
+        problems += [
+            f"call {i}: config does not exist"
+            for i in self._ids(conn, f"SELECT id FROM voice_agent_calls WHERE {w2}", p2)
+        ]
+        w3, p3 = self._where("config_id NOT IN (SELECT id FROM voice_agent_configs)")
+        problems += [
+            f"metrics {i}: config does not exist"
+            for i in self._ids(conn, f"SELECT config_id FROM voice_agent_metrics WHERE {w3}", p3)
+        ]
+        return _result(
+            "foreign_keys",
+            problems,
+            "every tenant and config reference resolves",
+            "{n} reference(s) to rows that do not exist (fix the data, or create the tenants)",
+        )
+
+    def schema_version(self, conn: Connection, fix: bool) -> CheckResult:
+        where, params = self._where("schema_version IS NULL OR schema_version <> 'v2'")
+        ids = self._ids(
+            conn, f"SELECT id FROM voice_agent_configs WHERE {where} ORDER BY id", params
+        )
+        return _result(
+            "schema_version",
+            [f"config {i} is not on v2" for i in ids],
+            "every config is on v2",
+            "{n} config(s) not on v2 yet (run `switchover data migrate`)",
+        )
+
+    def duplicates(self, conn: Connection, fix: bool) -> CheckResult:
+        src = self.source
+        where, params = self._where("enabled = ?")
+        rows = src.fetch(
+            conn,
+            f"SELECT id, tenant_id, name, created_at FROM voice_agent_configs WHERE {where} "
+            "ORDER BY tenant_id, created_at, id",
+            (True, *params),
+        )
+        first: dict[tuple[str, str], str] = {}
+        extra: list[tuple[str, str]] = []
+        for cid, tenant, name, _created in rows:
+            key = (str(tenant), (name or "").strip().casefold())
+            if key in first:
+                extra.append((cid, first[key]))
+            else:
+                first[key] = cid
+        result = _result(
+            "duplicates",
+            [f"config {c} duplicates {k} (same tenant and name, both enabled)" for c, k in extra],
+            "no two enabled configs of a tenant share a name",
+            "{n} enabled duplicate config(s); --fix keeps the oldest and disables the rest",
+        )
+        if fix and extra:
+            src.executemany(
+                conn,
+                "UPDATE voice_agent_configs SET enabled = ? WHERE id = ?",
+                [(False, c) for c, _ in extra],
+            )
+            result.fixed = [
+                {
+                    "table": "voice_agent_configs",
+                    "id": c,
+                    "field": "enabled",
+                    "before": True,
+                    "after": False,
+                    "why": f"duplicate of {k}",
+                }
+                for c, k in extra
+            ]
+        return result
+
+    def value_constraints(self, conn: Connection, fix: bool) -> CheckResult:
+        src = self.source
+        where, params = self._where()
+        problems: list[str] = []
+        fixes: list[dict[str, Any]] = []
+        updates: list[tuple[Any, ...]] = []
+        cols = ["id", "schema_version", "language", "voice_config", "personality"]
+        for rows in src.pages(conn, "voice_agent_configs", cols, where=where, params=params):
+            for row in rows:
+                found, changes, new_values = _values(row)
+                problems.extend(found)
+                if changes:
+                    fixes.extend(changes)
+                    updates.append((*new_values, row[0]))
+        cwhere, cparams = self._where("duration_seconds < 0 OR latency_ms < 0")
+        problems += [
+            f"call {i}: negative duration or latency (not fixable: correct it at the source)"
+            for i in self._ids(conn, f"SELECT id FROM voice_agent_calls WHERE {cwhere}", cparams)
+        ]
+        result = _result(
+            "value_constraints",
+            problems,
+            "every value is within its allowed range",
+            "{n} value(s) out of range or badly formatted",
+        )
+        if fix and updates:
+            src.executemany(
+                conn,
+                "UPDATE voice_agent_configs SET language = ?, voice_config = ?, personality = ? "
+                "WHERE id = ?",
+                updates,
+            )
+            result.fixed = fixes
+        return result
+
+
+def _loads(text: Any) -> Any:
+    try:
+        return orjson.loads(text) if text is not None else None
+    except orjson.JSONDecodeError:
+        return _BAD
+
+
+_BAD = object()
+
+
+def _integrity(row: tuple[Any, ...]) -> list[str]:
+    cid, tenant, name, version, atype, voice, person, caps = row
+    out = []
+    if not tenant:
+        out.append(f"config {cid}: tenant_id is missing")
+    if name is None or not str(name).strip():
+        out.append(f"config {cid}: name is missing")
+    if version != "v2":
+        return out
+    if atype not in ASSISTANT_TYPES:
+        out.append(f"config {cid}: assistant_type {atype!r} is not one of {ASSISTANT_TYPES}")
+    v = _loads(voice)
+    if not isinstance(v, dict) or not v.get("voice_id") or not v.get("language"):
+        out.append(f"config {cid}: voice_config lacks voice_id or language")
+    p = _loads(person)
+    if not isinstance(p, dict) or not isinstance(p.get("base_prompt"), str):
+        out.append(f"config {cid}: personality lacks base_prompt")
+    c = _loads(caps)
+    if not isinstance(c, list) or not all(isinstance(x, str) and x for x in c):
+        out.append(f"config {cid}: capabilities is not a list of names")
+    return out
+
+
+def _clamp(value: Any, bounds: tuple[float, float]) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return min(max(value, bounds[0]), bounds[1])
+    return value
+
+
+def _values(row: tuple[Any, ...]) -> tuple[list[str], list[dict[str, Any]], tuple[Any, ...]]:
+    """Problems in one config's values, the fixes for them, and the fixed columns."""
+    cid, version, language, voice_text, person_text = row
+    problems: list[str] = []
+    changes: list[dict[str, Any]] = []
+
+    def lang_fix(where: str, value: Any) -> Any:
+        if value is None:
+            return value
+        norm = normalize_language(str(value))
+        if norm == value:
+            return value
+        if norm is None:
+            problems.append(f"config {cid}: {where} {value!r} is not a language tag (not fixable)")
+            return value
+        problems.append(f"config {cid}: {where} {value!r} should be written {norm!r}")
+        changes.append(
+            {
+                "table": "voice_agent_configs",
+                "id": cid,
+                "field": where,
+                "before": value,
+                "after": norm,
+            }
+        )
+        return norm
+
+    new_language = lang_fix("language", language)
+    voice = _loads(voice_text) if version == "v2" else None
+    person = _loads(person_text) if version == "v2" else None
+    new_voice, new_person = voice_text, person_text
+    if isinstance(voice, dict):
+        changed = False
+        if "language" in voice:
+            fixed = lang_fix("voice_config.language", voice["language"])
+            changed |= fixed != voice["language"]
+            voice["language"] = fixed
+        for key, bounds in (("speed", SPEED), ("pitch", PITCH)):
+            if key in voice and _clamp(voice[key], bounds) != voice[key]:
+                after = _clamp(voice[key], bounds)
+                problems.append(
+                    f"config {cid}: voice_config.{key} {voice[key]} is outside "
+                    f"{bounds[0]}..{bounds[1]}"
+                )
+                changes.append(
+                    {
+                        "table": "voice_agent_configs",
+                        "id": cid,
+                        "field": f"voice_config.{key}",
+                        "before": voice[key],
+                        "after": after,
+                    }
+                )
+                voice[key] = after
+                changed = True
+        if changed:
+            new_voice = orjson.dumps(voice).decode()
+    if isinstance(person, dict) and isinstance(person.get("special_instructions"), list):
+        items = person["special_instructions"]
+        kept = [x for x in items if not (isinstance(x, str) and not x.strip())]
+        if len(kept) != len(items):
+            problems.append(f"config {cid}: {len(items) - len(kept)} empty special instruction(s)")
+            changes.append(
+                {
+                    "table": "voice_agent_configs",
+                    "id": cid,
+                    "field": "personality.special_instructions",
+                    "before": items,
+                    "after": kept,
+                }
+            )
+            person["special_instructions"] = kept
+            new_person = orjson.dumps(person).decode()
+    return problems, changes, (new_language, new_voice, new_person)

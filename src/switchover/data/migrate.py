@@ -1,0 +1,700 @@
+"""A data migration run: seed 003 §3.2's steps, in batches, resumable after a crash.
+
+Steps: ``backup`` → ``validate`` (v1) → ``transform`` → ``outcomes`` → ``metrics`` →
+``verify`` → ``enable`` (optional) → ``done``.
+
+Each batch commits together with the run's checkpoint (step, last key, counts), so a
+run killed at any point resumes from the last committed batch with exact counts: the
+batch that was in flight rolled back as a whole. Every step also selects only the rows
+still to do (configs not on v2, calls without a canonical outcome, v2 configs without
+metrics), so running again, or resuming from an older checkpoint, changes nothing that
+is already done. One run at a time holds the data-migration lock (an advisory lock on
+PostgreSQL, a lease row on SQLite) and a second is refused with the holder's run id.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Connection
+
+from switchover.core.clock import Clock
+from switchover.core.outcomes import OUTCOMES, infer_outcome, p95
+from switchover.core.transform import V1_FIELDS, Transform, check_v2, to_v2
+from switchover.data import backup as backups
+from switchover.data import schema as s
+from switchover.data.checks import Checker, Report
+from switchover.data.source import Progress, Scope, Source, no_progress
+from switchover.errors import (
+    DataCheckError,
+    NotFoundError,
+    SwitchoverError,
+    ValidationError,
+)
+from switchover.store.locks import NamedLock, local_holder
+
+STEPS = ("backup", "validate", "transform", "outcomes", "metrics", "verify", "enable", "done")
+LOCK_NAME = "data-migration"
+MAX_BATCH = 10_000
+_ELIGIBLE = "tenant_id IN (SELECT id FROM tenants) AND name IS NOT NULL"
+_NOT_V2 = "schema_version IS NULL OR schema_version <> 'v2'"
+_CANONICAL = ", ".join(f"'{o}'" for o in OUTCOMES)
+_NEEDS_OUTCOME = f"outcome IS NULL OR outcome NOT IN ({_CANONICAL})"
+
+
+@dataclass
+class MigrateOptions:
+    batch_size: int = 100
+    tenant_ids: list[str] | None = None
+    skip_backup: bool = False
+    skip_invalid: bool = False
+    transform: str | None = None
+    throttle_ms: int = 0
+    enable_rollout: str | None = None
+    initial_percentage: int = 5
+
+    def check(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ValidationError(
+                f"--batch-size must be between 1 and {MAX_BATCH}, not {self.batch_size}",
+                field="batch_size",
+            )
+        if self.throttle_ms < 0:
+            raise ValidationError("--throttle-ms must be 0 or more", field="throttle_ms")
+        if not 0 <= self.initial_percentage <= 100:
+            raise ValidationError(
+                "--initial-percentage must be between 0 and 100", field="initial_percentage"
+            )
+        load_transform(self.transform)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Counts:
+    configs_migrated: int = 0
+    configs_skipped: int = 0
+    calls_updated: int = 0
+    metrics_generated: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class Preview:
+    configs_to_migrate: int
+    calls_to_update: int
+    metrics_to_generate: int
+    invalid_configs: int
+    validation: Report
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": True,
+            "configs_to_migrate": self.configs_to_migrate,
+            "calls_to_update": self.calls_to_update,
+            "metrics_to_generate": self.metrics_to_generate,
+            "invalid_configs": self.invalid_configs,
+            "validation": self.validation.to_dict(),
+            "samples": self.samples,
+        }
+
+
+@dataclass
+class RunRecord:
+    id: str
+    status: str
+    step: str
+    cursor: str | None
+    counts: Counts
+    options: MigrateOptions
+    backup_id: str | None
+    holder: str | None
+    error: str | None
+    started_at: str
+    updated_at: str
+    finished_at: str | None
+    verification: dict[str, Any] | None = None
+    rollout: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["counts"] = self.counts.to_dict()
+        d["options"] = self.options.to_dict()
+        return d
+
+
+def load_transform(path: str | None) -> Transform:
+    """``None`` → the built-in v1→v2 transform; else ``package.module:function`` or
+    ``package.module.function``."""
+    if not path:
+        return to_v2
+    mod_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    if not mod_name or not attr:
+        raise ValidationError(
+            f"--transform {path!r} is not a dotted path: write package.module:function",
+            field="transform",
+        )
+    try:
+        fn = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(
+            f"--transform {path!r} cannot be imported ({type(exc).__name__}): check the module "
+            "is on PYTHONPATH and defines the function",
+            field="transform",
+        ) from None
+    if not callable(fn):
+        raise ValidationError(f"--transform {path!r} is not a function", field="transform")
+    return fn  # type: ignore[no-any-return]
+
+
+def _run_from_row(r: tuple[Any, ...]) -> RunRecord:
+    (
+        rid,
+        status,
+        step,
+        cursor,
+        counts,
+        options,
+        backup_id,
+        holder,
+        error,
+        started,
+        updated,
+        finished,
+    ) = r
+    return RunRecord(
+        id=rid,
+        status=status,
+        step=step,
+        cursor=cursor,
+        counts=Counts(**orjson.loads(counts)),
+        options=MigrateOptions(**orjson.loads(options)),
+        backup_id=backup_id,
+        holder=holder,
+        error=error,
+        started_at=started,
+        updated_at=updated,
+        finished_at=finished,
+    )
+
+
+_RUN_COLS = (
+    "id, status, step, cursor, counts, options, backup_id, holder, error, started_at, "
+    "updated_at, finished_at"
+)
+
+
+def list_runs(source: Source, limit: int = 50) -> list[RunRecord]:
+    if not source.has(s.runs):
+        return []
+    with source.connect() as conn:
+        rows = source.fetch(
+            conn,
+            f"SELECT {_RUN_COLS} FROM {s.runs.name} ORDER BY started_at DESC, id DESC "
+            f"LIMIT {int(limit)}",
+        )
+    return [_run_from_row(r) for r in rows]
+
+
+def get_run(source: Source, run_id: str) -> RunRecord:
+    if source.has(s.runs):
+        with source.connect() as conn:
+            rows = source.fetch(
+                conn, f"SELECT {_RUN_COLS} FROM {s.runs.name} WHERE id = ?", (run_id,)
+            )
+        if rows:
+            return _run_from_row(rows[0])
+    raise NotFoundError(
+        f"no data migration run {run_id!r} in {source.where}: list them with "
+        "`switchover data runs`",
+        field="resume",
+    )
+
+
+EnableRollout = Callable[[str, int, str], dict[str, Any]]
+"""``enable(migration_name, percentage, run_id)``: switch the rollout on (the CLI passes
+the rollout service's, so this layer needs no store of its own)."""
+
+
+class Migrator:
+    def __init__(
+        self,
+        source: Source,
+        clock: Clock,
+        *,
+        progress: Progress = no_progress,
+        enable: EnableRollout | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.clock = clock
+        self.progress = progress
+        self.enable = enable
+        self.log = log or (lambda _msg: None)
+
+    # dry run ---------------------------------------------------------------------------
+
+    def preview(self, options: MigrateOptions, *, samples: int = 3) -> Preview:
+        """Counts, the v1 checks and before/after samples; writes nothing."""
+        options.check()
+        src = self.source
+        src.require(s.tenants, s.configs, s.calls, s.metrics)
+        scope = Scope(options.tenant_ids)
+        fn = load_transform(options.transform)
+        now = self._now_iso()
+        with src.connect() as conn:
+            todo_where, params = scope.join(_NOT_V2)
+            to_migrate = src.scalar(
+                conn,
+                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {todo_where} AND {_ELIGIBLE}",
+                params,
+            )
+            invalid = src.scalar(
+                conn,
+                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {todo_where} AND NOT "
+                f"({_ELIGIBLE})",
+                params,
+            )
+            cw, cp = scope.join(_NEEDS_OUTCOME)
+            calls = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_calls WHERE {cw}", cp)
+            mw, mp = scope.join(
+                "NOT EXISTS (SELECT 1 FROM voice_agent_metrics m WHERE m.config_id = c.id)",
+                f"c.schema_version = 'v2' OR ({_ELIGIBLE.replace('tenant_id', 'c.tenant_id')})",
+                column="c.tenant_id",
+            )
+            metrics = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_configs c WHERE {mw}", mp)
+            rows = src.fetch(
+                conn,
+                f"SELECT {', '.join(V1_FIELDS)} FROM voice_agent_configs WHERE {todo_where} "
+                f"AND {_ELIGIBLE} ORDER BY id LIMIT {max(0, int(samples))}",
+                params,
+            )
+        sample = []
+        for row in rows:
+            before = dict(zip(V1_FIELDS, row, strict=True))
+            after = self._apply(fn, before, now)
+            sample.append({"id": before["id"], "before": _short(before), "after": _short(after)})
+        report = Checker(src, scope).run(
+            ("data_integrity", "foreign_keys", "duplicates", "value_constraints")
+        )
+        return Preview(to_migrate, calls, metrics, invalid, report, sample)
+
+    # run -------------------------------------------------------------------------------
+
+    def migrate(self, options: MigrateOptions) -> RunRecord:
+        options.check()
+        src = self.source
+        src.require(s.tenants, s.configs, s.calls, s.metrics)
+        src.ensure_own()
+        added = src.ensure_v2_columns()
+        if added:
+            self.log(f"added v2 columns to voice_agent_configs: {', '.join(added)}")
+        todo = self.preview(options, samples=0)
+        if not (todo.configs_to_migrate or todo.calls_to_update or todo.metrics_to_generate):
+            return self._up_to_date(options, todo)
+        if not options.skip_invalid:
+            _refuse_invalid(todo.validation)
+        run_id = self._now().strftime("run_%Y%m%d_%H%M%S_") + secrets.token_hex(2)
+        lock = self._lock(run_id)
+        try:
+            now = self._now_iso()
+            with src.begin() as conn:
+                src.execute(
+                    conn,
+                    f"INSERT INTO {s.runs.name} ({_RUN_COLS}) VALUES "
+                    "(?, 'running', ?, NULL, ?, ?, NULL, ?, NULL, ?, ?, NULL)",
+                    (
+                        run_id,
+                        "validate" if options.skip_backup else "backup",
+                        orjson.dumps(Counts().to_dict()).decode(),
+                        orjson.dumps(options.to_dict()).decode(),
+                        lock.holder,
+                        now,
+                        now,
+                    ),
+                )
+            self.log(f"run {run_id} started")
+            return self._drive(run_id, lock)
+        finally:
+            lock.release()
+
+    def resume(self, run_id: str) -> RunRecord:
+        src = self.source
+        run = get_run(src, run_id)
+        if run.status == "completed":
+            return run
+        run.options.check()
+        lock = self._lock(run_id)
+        try:
+            with src.begin() as conn:
+                src.execute(
+                    conn,
+                    f"UPDATE {s.runs.name} SET status = 'running', error = NULL, holder = ?, "
+                    "updated_at = ? WHERE id = ?",
+                    (lock.holder, self._now_iso(), run_id),
+                )
+            self.log(f"run {run_id} resumed at step {run.step}")
+            return self._drive(run_id, lock)
+        finally:
+            lock.release()
+
+    # internals ---------------------------------------------------------------------------
+
+    def _up_to_date(self, options: MigrateOptions, todo: Preview) -> RunRecord:
+        """Nothing left to do: no run, no backup, no write at all."""
+        now = self._now_iso()
+        self.log("nothing to migrate: every config in scope is on v2 with its metrics")
+        return RunRecord(
+            id="",
+            status="up_to_date",
+            step="done",
+            cursor=None,
+            counts=Counts(configs_skipped=todo.invalid_configs),
+            options=options,
+            backup_id=None,
+            holder=None,
+            error=None,
+            started_at=now,
+            updated_at=now,
+            finished_at=now,
+        )
+
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+    def _now_iso(self) -> str:
+        return self._now().isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    def _lock(self, run_id: str) -> NamedLock:
+        lock = NamedLock(
+            self.source.store,
+            LOCK_NAME,
+            local_holder(run_id),
+            ttl=300.0,
+            clock=self.clock,
+            table=s.data_locks,
+        )
+        lock.require("a data migration")
+        return lock
+
+    def _apply(self, fn: Transform, row: Mapping[str, Any], now: str) -> dict[str, Any]:
+        try:
+            out = dict(fn(row, now))
+        except SwitchoverError:
+            raise
+        except Exception as exc:
+            raise ValidationError(
+                f"the transform failed on config {row.get('id')!r}: {type(exc).__name__}",
+                field="transform",
+            ) from None
+        if fn is not to_v2:
+            problems = check_v2(out)
+            if problems:
+                field, how = problems[0]
+                raise ValidationError(
+                    f"the transform's output for config {row.get('id')!r}: {field} {how}",
+                    field=f"transform.{field}",
+                )
+        return out
+
+    def _drive(self, run_id: str, lock: NamedLock) -> RunRecord:
+        src = self.source
+        run = get_run(src, run_id)
+        scope = Scope(run.options.tenant_ids)
+        try:
+            while run.step != "done":
+                lock.renew()
+                handler = getattr(self, f"_step_{run.step}")
+                handler(run, scope, lock)
+                run = get_run(src, run_id)
+        except BaseException as exc:
+            message = getattr(exc, "message", None) or type(exc).__name__
+            try:
+                with src.begin() as conn:
+                    src.execute(
+                        conn,
+                        f"UPDATE {s.runs.name} SET status = 'failed', error = ?, "
+                        "updated_at = ? WHERE id = ?",
+                        (message, self._now_iso(), run_id),
+                    )
+            except Exception:
+                pass
+            raise
+        now = self._now_iso()
+        with src.begin() as conn:
+            src.execute(
+                conn,
+                f"UPDATE {s.runs.name} SET status = 'completed', finished_at = ?, "
+                "updated_at = ? WHERE id = ?",
+                (now, now, run_id),
+            )
+        done = get_run(src, run_id)
+        done.verification = getattr(self, "_verification", None)
+        done.rollout = getattr(self, "_rollout", None)
+        return done
+
+    def _advance(self, conn: Connection, run: RunRecord, step: str, **extra: Any) -> None:
+        sets = ["step = ?", "cursor = NULL", "counts = ?", "updated_at = ?"]
+        params: list[Any] = [step, orjson.dumps(run.counts.to_dict()).decode(), self._now_iso()]
+        for k, v in extra.items():
+            sets.append(f"{k} = ?")
+            params.append(v)
+        self.source.execute(
+            conn, f"UPDATE {s.runs.name} SET {', '.join(sets)} WHERE id = ?", (*params, run.id)
+        )
+
+    def _checkpoint(self, conn: Connection, run: RunRecord, cursor: str) -> None:
+        self.source.execute(
+            conn,
+            f"UPDATE {s.runs.name} SET cursor = ?, counts = ?, updated_at = ? WHERE id = ?",
+            (cursor, orjson.dumps(run.counts.to_dict()).decode(), self._now_iso(), run.id),
+        )
+
+    def _pause(self, run: RunRecord, lock: NamedLock) -> None:
+        if run.options.throttle_ms:
+            time.sleep(run.options.throttle_ms / 1000)
+        lock.renew()
+
+    # steps ---------------------------------------------------------------------------------
+
+    def _step_backup(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        with self.source.begin() as conn:
+            info = backups.create(
+                self.source, conn, scope, now=self._now(), run_id=run.id, progress=self.progress
+            )
+            self._advance(conn, run, "validate", backup_id=info.id)
+        self.log(
+            f"backup {info.id}: {info.configs} configs, {info.calls} calls, "
+            f"{info.metrics} metrics, sha256 {info.checksum}"
+        )
+
+    def _step_validate(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        if not run.options.skip_invalid:
+            _refuse_invalid(Checker(self.source, scope).run(("data_integrity", "foreign_keys")))
+        with self.source.begin() as conn:
+            self._advance(conn, run, "transform")
+
+    def _step_transform(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        src = self.source
+        fn = load_transform(run.options.transform)
+        where, params = scope.join(_NOT_V2, _ELIGIBLE)
+        size = run.options.batch_size
+        with src.connect() as conn:
+            ahead = "id > ? AND " if run.cursor is not None else ""
+            total = run.counts.configs_migrated + src.scalar(
+                conn,
+                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {ahead}{where}",
+                ((run.cursor,) if run.cursor is not None else ()) + params,
+            )
+        cursor = run.cursor
+        cols = ", ".join(V1_FIELDS)
+        update = (
+            "UPDATE voice_agent_configs SET assistant_type = ?, voice_config = ?, "
+            "personality = ?, capabilities = ?, schema_version = ?, migrated_at = ?, "
+            "migrated_from = ? WHERE id = ?"
+        )
+        dumps = orjson.dumps
+        while True:
+            now = self._now_iso()
+            with src.begin() as conn:
+                cond = f"id > ? AND {where}" if cursor is not None else where
+                args = ((cursor,) if cursor is not None else ()) + params
+                rows = src.fetch(
+                    conn,
+                    f"SELECT {cols} FROM voice_agent_configs WHERE {cond} ORDER BY id LIMIT {size}",
+                    args,
+                )
+                if not rows:
+                    self._advance(conn, run, "outcomes")
+                    return
+                out = []
+                for row in rows:
+                    v2 = self._apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
+                    out.append(
+                        (
+                            v2["assistant_type"],
+                            dumps(v2["voice_config"]).decode(),
+                            dumps(v2["personality"]).decode(),
+                            dumps(v2["capabilities"]).decode(),
+                            v2["schema_version"],
+                            v2["migrated_at"],
+                            v2["migrated_from"],
+                            row[0],
+                        )
+                    )
+                src.executemany(conn, update, out)
+                cursor = rows[-1][0]
+                run.counts.configs_migrated += len(rows)
+                self._checkpoint(conn, run, cursor)
+            self.progress("transform", run.counts.configs_migrated, total)
+            self._pause(run, lock)
+
+    def _step_outcomes(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        src = self.source
+        where, params = scope.join(_NEEDS_OUTCOME)
+        size = run.options.batch_size
+        with src.connect() as conn:
+            ahead = "id > ? AND " if run.cursor is not None else ""
+            total = run.counts.calls_updated + src.scalar(
+                conn,
+                f"SELECT COUNT(*) FROM voice_agent_calls WHERE {ahead}{where}",
+                ((run.cursor,) if run.cursor is not None else ()) + params,
+            )
+        cursor = run.cursor
+        while True:
+            with src.begin() as conn:
+                cond = f"id > ? AND {where}" if cursor is not None else where
+                args = ((cursor,) if cursor is not None else ()) + params
+                rows = src.fetch(
+                    conn,
+                    "SELECT id, status, duration_seconds, outcome FROM voice_agent_calls "
+                    f"WHERE {cond} ORDER BY id LIMIT {size}",
+                    args,
+                )
+                if not rows:
+                    self._advance(conn, run, "metrics")
+                    return
+                src.executemany(
+                    conn,
+                    "UPDATE voice_agent_calls SET outcome = ? WHERE id = ?",
+                    [(infer_outcome(st, d, o), cid) for cid, st, d, o in rows],
+                )
+                cursor = rows[-1][0]
+                run.counts.calls_updated += len(rows)
+                self._checkpoint(conn, run, cursor)
+            self.progress("outcomes", run.counts.calls_updated, total)
+            self._pause(run, lock)
+
+    def _step_metrics(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        src = self.source
+        where, params = scope.join(
+            "c.schema_version = 'v2'",
+            "NOT EXISTS (SELECT 1 FROM voice_agent_metrics m WHERE m.config_id = c.id)",
+            column="c.tenant_id",
+        )
+        size = run.options.batch_size
+        with src.connect() as conn:
+            ahead = "c.id > ? AND " if run.cursor is not None else ""
+            total = run.counts.metrics_generated + src.scalar(
+                conn,
+                f"SELECT COUNT(*) FROM voice_agent_configs c WHERE {ahead}{where}",
+                ((run.cursor,) if run.cursor is not None else ()) + params,
+            )
+        cursor = run.cursor
+        while True:
+            now = self._now_iso()
+            with src.begin() as conn:
+                cond = f"c.id > ? AND {where}" if cursor is not None else where
+                args = ((cursor,) if cursor is not None else ()) + params
+                configs = src.fetch(
+                    conn,
+                    f"SELECT c.id, c.tenant_id FROM voice_agent_configs c WHERE {cond} "
+                    f"ORDER BY c.id LIMIT {size}",
+                    args,
+                )
+                if not configs:
+                    self._advance(conn, run, "verify")
+                    return
+                first, last = configs[0][0], configs[-1][0]
+                per: dict[str, tuple[list[float], list[float], list[int]]] = {
+                    c[0]: ([], [], [0]) for c in configs
+                }
+                for cid, dur, lat in src.fetch(
+                    conn,
+                    "SELECT config_id, duration_seconds, latency_ms FROM voice_agent_calls "
+                    "WHERE config_id >= ? AND config_id <= ?",
+                    (first, last),
+                ):
+                    slot = per.get(cid)
+                    if slot is None:
+                        continue
+                    slot[2][0] += 1
+                    if dur is not None:
+                        slot[0].append(dur)
+                    if lat is not None:
+                        slot[1].append(lat)
+                rows = []
+                for cid, tenant in configs:
+                    durs, lats, n = per[cid]
+                    avg = round(sum(durs) / len(durs), 3) if durs else None
+                    rows.append((cid, tenant, n[0], avg, p95(lats), now))
+                src.executemany(
+                    conn,
+                    "INSERT INTO voice_agent_metrics (config_id, tenant_id, total_calls, "
+                    "avg_duration_seconds, p95_latency_ms, generated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                cursor = last
+                run.counts.metrics_generated += len(rows)
+                self._checkpoint(conn, run, cursor)
+            self.progress("metrics", run.counts.metrics_generated, total)
+            self._pause(run, lock)
+
+    def _step_verify(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        src = self.source
+        report = Checker(src, scope, migrated_only=True).run()
+        self._verification = report.to_dict()
+        with src.connect() as conn:
+            where, params = scope.join(_NOT_V2)
+            skipped = src.scalar(
+                conn, f"SELECT COUNT(*) FROM voice_agent_configs WHERE {where}", params
+            )
+        run.counts.configs_skipped = skipped
+        failed = report.critical_failed
+        if failed:
+            first = failed[0]
+            raise DataCheckError(
+                f"verification failed: {first.name}: {first.message} "
+                f"(e.g. {'; '.join(first.examples[:3])}); restore with `switchover rollback "
+                f"NAME --level data --backup-id {run.backup_id}`"
+            )
+        with src.begin() as conn:
+            self._advance(conn, run, "enable")
+
+    def _step_enable(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        name = run.options.enable_rollout
+        if name:
+            if self.enable is None:
+                raise ValidationError(
+                    "--enable-rollout needs the switchover store; run it from the CLI",
+                    field="enable_rollout",
+                )
+            self._rollout = self.enable(name, run.options.initial_percentage, run.id)
+        with self.source.begin() as conn:
+            self._advance(conn, run, "done")
+
+
+def _refuse_invalid(report: Report) -> None:
+    failed = report.critical_failed
+    if failed:
+        first = failed[0]
+        raise DataCheckError(
+            f"v1 data failed {first.name} ({first.message}; e.g. "
+            f"{'; '.join(first.examples[:3])}). Nothing was migrated. Fix the rows, or "
+            "run again with --skip-invalid to leave them on v1"
+        )
+
+
+def _short(row: Mapping[str, Any], limit: int = 160) -> dict[str, Any]:
+    """A row for a diff preview, long strings cut."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, str) and len(v) > limit:
+            out[k] = v[:limit] + f"… ({len(v)} chars)"
+        elif isinstance(v, dict):
+            out[k] = _short(v, limit)
+        else:
+            out[k] = v
+    return out
