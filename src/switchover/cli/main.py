@@ -588,6 +588,7 @@ def main() -> None:
 
 
 from switchover.cli import agents as _agents  # noqa: E402, F401  (agents, worker, loadtest)
+from switchover.cli import data as _data  # noqa: E402, F401  (registers `data …`)
 from switchover.cli import plans as _plans  # noqa: E402  (registers plan/controller commands)
 
 del _plans
