@@ -106,6 +106,27 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def _drop_data_tables(url: str) -> None:
+    from switchover.data import schema as data_schema
+
+    engine = create_store_engine(url)
+    data_schema.own.drop_all(engine)
+    data_schema.meta.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def data_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database for agent data (seed 003's tables), empty, on each engine; on PostgreSQL
+    it is the store's database, as with the default ``--source``."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'agents.db'}"
+    url = request.getfixturevalue("pg_database")
+    _reset_pg(url)
+    _drop_data_tables(url)
+    return url
+
+
 @pytest.fixture
 def pg_url(pg_database: str) -> str:
     """An empty store on PostgreSQL only."""
