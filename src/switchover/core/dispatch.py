@@ -25,6 +25,8 @@ class Refusal(StrEnum):
     UNKNOWN_NUMBER = "unknown_number"
     NO_CAMPAIGN = "no_campaign"
     EMPTY_CAMPAIGN = "campaign_has_no_agents"
+    UNKNOWN_AGENT = "unknown_agent"
+    AGENT_INACTIVE = "agent_inactive"
     AT_CAPACITY = "at_capacity"
     DRAINING = "draining"
     CONFIG_UNAVAILABLE = "config_unavailable"
