@@ -1,0 +1,144 @@
+"""The agent registry and the runtime-config endpoint over HTTP, on both engines."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from switchover.agents.keyring import Keyring, generate_key
+from switchover.api.app import create_app
+from switchover.bootstrap import App
+
+EXAMPLE = json.loads((Path(__file__).parents[2] / "examples" / "agents.json").read_text())
+GREETER = "cmgr32z4q000039dudjfah00c"
+RETIRED = "cmgr3d2ze000339du4r5s6t7u"
+SECRET = "sk-greeting-very-secret-123"
+
+
+@pytest.fixture
+def client(app: App) -> Iterator[TestClient]:
+    app.agents.keyring = Keyring([generate_key()])
+    app.agents.import_data(EXAMPLE, actor="seed", env={"GREETING_OPENAI_API_KEY": SECRET})
+    with TestClient(create_app(app)) as c:
+        yield c
+
+
+@pytest.fixture
+def tokens(app: App) -> dict[str, str]:
+    return {
+        r: app.tokens.create(f"{r}-bot", r, actor="test") for r in ("viewer", "worker", "operator")
+    }
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_runtime_config_needs_a_worker_token_and_answers_as_the_seed(
+    client: TestClient, tokens: dict[str, str], app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"/api/v1/agents/{GREETER}/runtime-config?campaignId=camp_inbound_reception"
+    assert client.get(url).status_code == 401
+    denied = client.get(url, headers=auth(tokens["viewer"]))
+    assert denied.status_code == 403 and SECRET not in denied.text
+    caplog.set_level(logging.INFO, logger="switchover.agents.access")
+    for role in ("worker", "operator"):
+        r = client.get(url, headers=auth(tokens[role]))
+        assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["success"] is True and body["config"]["agent_id"] == GREETER
+    assert body["config"]["llm_api_key"] == SECRET and body["config"]["tts_api_key"] is None
+    until = datetime.fromisoformat(body["cached_until"].replace("Z", "+00:00"))
+    assert until - app.clock.now() == timedelta(minutes=5)
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "switchover.agents.access"]
+    assert lines[-1] == (
+        f"runtime config fetched for agent {GREETER} (campaign: camp_inbound_reception) "
+        "by operator-bot"
+    )
+    assert not any(SECRET in line for line in caplog.text.splitlines())
+
+
+def test_runtime_config_404_and_400(client: TestClient, tokens: dict[str, str]) -> None:
+    h = auth(tokens["worker"])
+    missing = client.get("/api/v1/agents/nobody/runtime-config", headers=h)
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "agent_id"
+    inactive = client.get(f"/api/v1/agents/{RETIRED}/runtime-config", headers=h)
+    assert inactive.status_code == 400
+    assert inactive.json()["error"]["code"] == "inactive"
+    wrong = client.get(
+        f"/api/v1/agents/{GREETER}/runtime-config?campaignId=camp_outbound_quotes", headers=h
+    )
+    assert wrong.status_code == 404 and wrong.json()["error"]["field"] == "campaignId"
+
+
+def test_readers_below_worker_see_which_keys_exist_never_their_values(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    h = auth(tokens["viewer"])
+    listed = client.get("/api/v1/agents", headers=h)
+    one = client.get(f"/api/v1/agents/{GREETER}", headers=h)
+    assert listed.status_code == one.status_code == 200
+    assert one.json()["keys_set"] == ["llm_api_key"]
+    assert SECRET not in listed.text and SECRET not in one.text
+    assert len(listed.json()) == 4
+    campaigns = client.get("/api/v1/campaigns", headers=h).json()
+    assert {c["id"] for c in campaigns} == {"camp_inbound_reception", "camp_outbound_quotes"}
+
+
+def test_operators_manage_agents_campaigns_and_numbers(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    op, worker = auth(tokens["operator"]), auth(tokens["worker"])
+    assert client.put("/api/v1/agents/new-1", json={"name": "N"}, headers=worker).status_code == 403
+    made = client.put(
+        "/api/v1/agents/new-1",
+        json={"name": "New", "llm_model": "gpt-4o", "keys": {"tts_api_key": "ck-new"}},
+        headers=op,
+    )
+    assert made.status_code == 200 and made.json()["keys_set"] == ["tts_api_key"]
+    assert "ck-new" not in made.text
+    bad = client.put("/api/v1/agents/new-1", json={"name": "New", "temperature": 7}, headers=op)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "temperature"
+    camp = client.put(
+        "/api/v1/campaigns/camp-new",
+        json={"agents": ["new-1", {"agent_id": GREETER, "is_primary": True}]},
+        headers=op,
+    )
+    assert camp.status_code == 200
+    num = client.put(
+        "/api/v1/phone-numbers/+14155550177", json={"campaign_id": "camp-new"}, headers=op
+    )
+    assert num.status_code == 200
+    route = client.get("/api/v1/phone-numbers/+14155550177/inbound-route", headers=worker)
+    assert route.json()["metadata"] == {
+        "agent_id": GREETER,
+        "campaign_id": "camp-new",
+        "lead_id": None,
+        "call_type": "inbound",
+        "phone_number": "+14155550177",
+    }
+    unknown = client.get("/api/v1/phone-numbers/+14155550000/inbound-route", headers=worker)
+    assert unknown.status_code == 404 and unknown.json()["error"]["reason"] == "unknown_number"
+    assert (
+        client.post(f"/api/v1/agents/{GREETER}/deactivate", headers=op).json()["is_active"] is False
+    )
+    cfg = client.get(f"/api/v1/agents/{GREETER}/runtime-config", headers=worker)
+    assert cfg.status_code == 400
+
+
+def test_import_over_http_is_all_or_nothing(client: TestClient, tokens: dict[str, str]) -> None:
+    op = auth(tokens["operator"])
+    doc = {"agents": [{"id": "x1", "name": "X"}], "campaigns": [{"id": "c", "agents": ["ghost"]}]}
+    r = client.post("/api/v1/agents/import", json=doc, headers=op)
+    assert r.status_code == 422 and "ghost" in r.json()["error"]["message"]
+    assert client.get("/api/v1/agents/x1", headers=op).status_code == 404
+    ok = client.post(
+        "/api/v1/agents/import", json={"agents": [{"id": "x1", "name": "X"}]}, headers=op
+    )
+    assert ok.status_code == 200 and ok.json()["created"]["agents"] == 1
