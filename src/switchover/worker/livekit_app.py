@@ -183,7 +183,8 @@ class CoreWorker:
             ctx.shutdown(reason=f"refused: {exc.reason.value}")
 
     def server(self) -> Any:
-        """An ``AgentServer`` for this worker: thread jobs, our load, drain timeout."""
+        """An ``AgentServer`` for this worker: thread jobs, our load, drain timeout, and its
+        health endpoint on ``PORT`` (Cloud Run's health checks need it)."""
         agents = require_livekit()
         server = agents.AgentServer(
             job_executor_type=agents.JobExecutorType.THREAD,
@@ -193,6 +194,7 @@ class CoreWorker:
             ws_url=self.settings.livekit_url,
             api_key=self.settings.env.get("LIVEKIT_API_KEY"),
             api_secret=self.settings.env.get("LIVEKIT_API_SECRET"),
+            port=self.settings.http_port,
         )
         server.rtc_session(self.entrypoint, agent_name=self.settings.worker_name)
         return server

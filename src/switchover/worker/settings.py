@@ -58,6 +58,7 @@ class WorkerSettings:
     migration: str | None = None
     livekit_url: str | None = None
     log_level: str = "INFO"
+    http_port: int = 8081
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     env_file: str | None = None
 
@@ -100,6 +101,7 @@ class WorkerSettings:
             migration=env.get("SWITCHOVER_MIGRATION") or None,
             livekit_url=env.get("LIVEKIT_URL") or None,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            http_port=_int(env, "PORT", 8081, 0, 65535),
             env=dict(env),
             env_file=loaded,
         )
@@ -118,6 +120,7 @@ class WorkerSettings:
             "config_cache_ttl": self.config_cache_ttl,
             "config_max_staleness": self.config_max_staleness,
             "drain_timeout": self.drain_timeout,
+            "http_port": self.http_port,
             "migration": self.migration,
             "env_file": self.env_file,
             "secrets": {name: bool(self.env.get(name)) for name in (*secret, *providers)},
