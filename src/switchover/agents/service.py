@@ -61,6 +61,12 @@ class AgentService:
         self.store = store
         self.clock = clock or SystemClock()
         self.keyring = keyring if keyring is not None else Keyring.from_env()
+        self.hot_seconds = 0.0
+        """Set by the HTTP server (1 s): see :meth:`hot_config`."""
+        self._hot: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
+
+    def _changed(self) -> None:
+        self._hot.clear()
 
     # --- agents --------------------------------------------------------------------------
 
@@ -80,17 +86,20 @@ class AgentService:
         """Create or replace an agent from plain data; ``keys`` given are set or cleared."""
         change = parse_agent(data)
         ciphertexts = self._encrypted(change)
+        self._changed()
         with self.store.transaction() as tx:
             self._write_agent(tx, change, ciphertexts, actor)
         return self.get(change.agent.id)
 
     def set_active(self, agent_id: str, active: bool, *, actor: str) -> AgentView:
+        self._changed()
         with self.store.transaction() as tx:
             if not repo.set_active(tx, agent_id, active, self.clock.now(), actor):
                 raise self._no_agent(agent_id)
         return self.get(agent_id)
 
     def delete(self, agent_id: str) -> None:
+        self._changed()
         with self.store.transaction() as tx:
             used = repo.campaigns_of_agent(tx, agent_id)
             if used:
@@ -106,6 +115,7 @@ class AgentService:
         """Set (or with ``None`` clear) one key of an agent."""
         set_keys, clear = parse_keys({kind: value})
         ciphertexts = {k: self.keyring.encrypt(v) for k, v in set_keys.items()}
+        self._changed()
         with self.store.transaction() as tx:
             if repo.get_agent(tx, agent_id) is None:
                 raise self._no_agent(agent_id)
@@ -176,12 +186,14 @@ class AgentService:
                 "agents": [{"agent_id": a, "is_primary": a == primary} for a in agents],
             }
         )
+        self._changed()
         with self.store.transaction() as tx:
             self._check_members(tx, [campaign], set())
             repo.upsert_campaign(tx, campaign, self.clock.now(), actor)
         return self.campaign(campaign_id)
 
     def delete_campaign(self, campaign_id: str) -> None:
+        self._changed()
         with self.store.transaction() as tx:
             if not repo.delete_campaign(tx, campaign_id):
                 raise self._no_campaign(campaign_id)
@@ -212,6 +224,7 @@ class AgentService:
 
     def put_number(self, number: str, campaign_id: str | None, label: str = "") -> PhoneNumber:
         record = parse_phone_number({"number": number, "campaign_id": campaign_id, "label": label})
+        self._changed()
         with self.store.transaction() as tx:
             if record.campaign_id is not None and repo.get_campaign(tx, record.campaign_id) is None:
                 raise self._no_campaign(record.campaign_id)
@@ -220,11 +233,33 @@ class AgentService:
 
     def delete_number(self, number: str) -> None:
         normalized = normalize_number(number)
+        self._changed()
         with self.store.transaction() as tx:
             if not repo.delete_number(tx, normalized):
                 raise NotFoundError(f"no phone number {normalized}", field="number")
 
     # --- what a worker reads -------------------------------------------------------------
+
+    def hot_config(self, agent_id: str, campaign_id: str | None, *, reader: str = "-") -> Any:
+        """The answer from the last ``hot_seconds`` if there is one, else None (no I/O).
+
+        A server answering many workers reads each config from the store at most once a
+        second; changes made through this process clear it at once.
+        """
+        hit = self._hot.get((agent_id, campaign_id))
+        if hit is None or hit[0] < self.clock.monotonic():
+            return None
+        self._log_access(agent_id, campaign_id, reader)
+        return runtime_config_answer(hit[1], self.clock.now())
+
+    def _log_access(self, agent_id: str, campaign_id: str | None, reader: str) -> None:
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "runtime config fetched for agent %s%s by %s",
+                agent_id,
+                f" (campaign: {campaign_id})" if campaign_id else "",
+                reader,
+            )
 
     def runtime_config(
         self, agent_id: str, campaign_id: str | None = None, *, reader: str = "-"
@@ -257,13 +292,11 @@ class AgentService:
             ciphertexts = repo.key_ciphertexts(tx, agent_id)
         keys = {kind: self.keyring.decrypt(c) for kind, c in ciphertexts.items()}
         config = runtime_config(agent, keys, campaign_id=campaign_id, is_primary=is_primary)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "runtime config fetched for agent %s%s by %s",
-                agent_id,
-                f" (campaign: {campaign_id})" if campaign_id else "",
-                reader,
-            )
+        if self.hot_seconds > 0:
+            if len(self._hot) > 10_000:
+                self._hot.clear()
+            self._hot[(agent_id, campaign_id)] = (self.clock.monotonic() + self.hot_seconds, config)
+        self._log_access(agent_id, campaign_id, reader)
         return runtime_config_answer(config, self.clock.now())
 
     def route_inbound(self, number: str) -> CallRequest:
@@ -320,6 +353,7 @@ class AgentService:
         encrypted = [self._encrypted(c) for c in changes]
         result = ImportResult()
         now = self.clock.now()
+        self._changed()
         with self.store.transaction() as tx:
             self._check_members(tx, campaigns, {c.agent.id for c in changes})
             for change, ciphertexts in zip(changes, encrypted, strict=True):

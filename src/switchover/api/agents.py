@@ -58,6 +58,7 @@ def _ensure_access_log() -> None:
 def router(app: App) -> APIRouter:
     api = APIRouter(prefix="/api/v1", tags=["agents"])
     agents = app.agents
+    agents.hot_seconds = 1.0
     _ensure_access_log()
 
     # --- what workers read ---------------------------------------------------------------
@@ -73,9 +74,11 @@ def router(app: App) -> APIRouter:
         """Seed 000 step 2.1: the agent's runtime config with defaults, keys ``null`` when
         the agent has none (the worker uses its environment), ``cached_until`` = now + 5 min.
         404 for an unknown agent or campaign, 400 for an inactive agent."""
-        answer = await run_in_threadpool(
-            agents.runtime_config, agent_id, campaign_id, reader=who.name
-        )
+        answer = agents.hot_config(agent_id, campaign_id, reader=who.name)
+        if answer is None:
+            answer = await run_in_threadpool(
+                agents.runtime_config, agent_id, campaign_id, reader=who.name
+            )
         return _json(answer)
 
     @api.get("/phone-numbers/{number}/inbound-route")
