@@ -7,13 +7,15 @@ Run from the repository root::
     .venv/bin/python bench/run.py --json out.json
     .venv/bin/python bench/run.py --no-router  # decisions only
     .venv/bin/python bench/run.py --no-controller
+    .venv/bin/python bench/run.py --no-worker
 
 Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
 laboratory, recorder throughput, memory over 10 million observations; under a minute,
 ten seconds with ``--quick``) and reports it too, its figures under "router" in the JSON.
 Last the controller benchmark (``bench/controller.py``: judging one interval of 100
 plans on SQLite and PostgreSQL, simulated days per second; about 90 s), under
-"controller".
+"controller". Then the core-worker benchmark (``bench/worker.py``: config fetches,
+single-flight, the runtime-config endpoint at 500 req/s, worker jobs/s), under "worker".
 
 Every engine decides the same rollout (25 % of ``stt`` in migration/group ``voice_v2``,
 sticky on the user id) for the same deterministic keys, in-process and offline. The
@@ -356,6 +358,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the controller benchmark (bench/controller.py)",
     )
+    p.add_argument(
+        "--no-worker", action="store_true", help="skip the core-worker benchmark (bench/worker.py)"
+    )
     p.add_argument("--concurrency", type=int, default=16, help="HTTP client connections (16)")
     p.add_argument("--http-duration", type=float, help="seconds per HTTP run (4; quick 1.5)")
     p.add_argument("--http-warmup", type=float, help="HTTP warm-up seconds (0.5; quick 0.3)")
@@ -553,6 +558,22 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 say("controller benchmark: error (the figures above stand)")
                 fig["controller"] = {"error": f"bench/controller.py exited with {done.returncode}"}
                 code = 2
+
+    say()
+    if args.no_worker:
+        fig["worker"] = {"skipped": "--no-worker"}
+    else:
+        with tempfile.TemporaryDirectory(prefix="switchover-worker-") as tmp:
+            out = Path(tmp) / "worker.json"
+            script = str(Path(__file__).with_name("worker.py"))
+            cmd = [sys.executable, script, "--json", str(out), *(["--quick"] if args.quick else [])]
+            done = subprocess.run(cmd, check=False)
+            if done.returncode == 0 and out.exists():
+                fig["worker"] = json.loads(out.read_text())
+            else:
+                say("worker benchmark: error (the figures above stand)")
+                fig["worker"] = {"error": f"bench/worker.py exited with {done.returncode}"}
+                code = 2
     return code, fig
 
 
@@ -575,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: error in the router benchmark (see above)", file=sys.stderr)
     if "error" in fig.get("controller", {}):
         print("bench: error in the controller benchmark (see above)", file=sys.stderr)
+    if "error" in fig.get("worker", {}):
+        print("bench: error in the worker benchmark (see above)", file=sys.stderr)
     return code
 
 
