@@ -391,16 +391,22 @@ def backups_cmd(source: SourceUrl = None, as_json: Json = False) -> None:
     )
 
 
-def restore_backup(backup_id: str, source: str | None, yes: bool, as_json: bool) -> dict[str, Any]:
+def restore_backup(
+    backup_id: str,
+    source: str | None,
+    yes: bool,
+    as_json: bool,
+    verified: backups.BackupInfo | None = None,
+) -> dict[str, Any]:
     src = open_source(source)
-    info = backups.verify(src, backup_id)
+    info = verified or backups.verify(src, backup_id)
     confirm(
         f"Restore {info.id} ({info.configs} configs, {info.calls} calls, {info.metrics} "
         f"metrics) into {src.where}? Rows it holds are replaced; rows added since are kept.",
         yes,
     )
     with progress_bars(not as_json) as progress:
-        return backups.restore(src, backup_id, progress=progress)
+        return backups.restore(src, backup_id, progress=progress, verified=info)
 
 
 @data_app.command("restore")

@@ -262,7 +262,7 @@ def _rollback_data(
             "--level data needs --backup-id ID: list them with `switchover data backups`",
             field="backup_id",
         )
-    backups.verify(open_source(source), backup_id)
+    info = backups.verify(open_source(source), backup_id)
     traffic: dict[str, Any] | None
     try:
         state.app().rollout.get(name)
@@ -273,15 +273,14 @@ def _rollback_data(
             from switchover.cli.data import confirm
 
             confirm(
-                f"Roll {name} back to legacy (percentage 0, master off) and restore "
-                f"{backup_id}?",
+                f"Roll {name} back to legacy (percentage 0, master off) and restore {backup_id}?",
                 yes,
             )
             yes = True
         traffic = state.app().plans.rollback(
             name, "total", actor=actor, reason=reason or f"data rollback to {backup_id}"
         )
-    result = restore_backup(backup_id, source, yes, as_json)
+    result = restore_backup(backup_id, source, yes, as_json, verified=info)
     if as_json:
         render.emit_json({"level": "data", "traffic": traffic, **result})
         return

@@ -23,7 +23,8 @@ def report_table(report: dict[str, Any], *, fix: bool = False) -> list[Any]:
         if shown:
             details += "\n" + "\n".join(f"  · {escape(e)}" for e in shown)
         if c["problems"] > len(shown):
-            details += f"\n  … {c['problems'] - len(shown)} more (--json lists {len(c['examples'])})"
+            more = c["problems"] - len(shown)
+            details += f"\n  … {more} more (--json lists {len(c['examples'])})"
         table.add_row(c["name"], f"[{style}]{c['severity']}[/{style}]", result, details)
     parts: list[Any] = [table]
     fixed = [f for c in report["checks"] for f in c.get("fixed", [])]

@@ -22,6 +22,7 @@ rollout moves traffic to v2.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -68,7 +69,7 @@ _INBOUND_CUES = (
 
 _GREETING = re.compile(r"^\s*(?:greeting|saludo|bienvenida)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 _FAREWELL = re.compile(r"^\s*(?:farewell|goodbye|despedida)\s*:\s*(.*?)\s*$", re.IGNORECASE)
-_BULLET = re.compile(r"^\s*[-*•]\s?(.*?)\s*$")
+_BULLET_MARKS = frozenset("-*•")
 _LANGUAGE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}|\d{3}))?$")
 
 _DEFAULT_GREETING = {
@@ -104,6 +105,7 @@ Transform = Callable[[Mapping[str, Any], str], Mapping[str, Any]]
 """``transform(v1_row, migrated_at_iso) -> v2 fields``."""
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_language(value: str | None) -> str | None:
     """``es_mx``/``ES-mx`` → ``es-MX``; ``None`` when it is not a language tag at all."""
     if value is None:
@@ -121,15 +123,20 @@ def split_prompt(prompt: str) -> dict[str, Any]:
     instructions: list[str] = []
     rest: list[str] = []
     for line in prompt.splitlines():
-        if greeting is None and (m := _GREETING.match(line)):
-            greeting = m.group(1) or None
-        elif farewell is None and (m := _FAREWELL.match(line)):
-            farewell = m.group(1) or None
-        elif m := _BULLET.match(line):
-            if m.group(1):
-                instructions.append(m.group(1))
-        else:
-            rest.append(line)
+        head = line.lstrip()[:1]
+        if head in _BULLET_MARKS:
+            item = line.lstrip()[1:].strip()
+            if item:
+                instructions.append(item)
+            continue
+        if ":" in line:
+            if greeting is None and (m := _GREETING.match(line)):
+                greeting = m.group(1) or None
+                continue
+            if farewell is None and (m := _FAREWELL.match(line)):
+                farewell = m.group(1) or None
+                continue
+        rest.append(line)
     return {
         "base_prompt": "\n".join(rest).strip(),
         "special_instructions": instructions,
@@ -138,15 +145,25 @@ def split_prompt(prompt: str) -> dict[str, Any]:
     }
 
 
+_CAPABILITY_ITEMS = tuple(CAPABILITIES.items())
+
+
+def _mentions(low: str, words: tuple[str, ...]) -> bool:
+    for w in words:  # noqa: SIM110  (a loop: faster than any() over a generator here)
+        if w in low:
+            return True
+    return False
+
+
 def capabilities_of(text: str) -> list[str]:
     low = text.lower()
-    return [cap for cap, words in CAPABILITIES.items() if any(w in low for w in words)]
+    return [cap for cap, words in _CAPABILITY_ITEMS if _mentions(low, words)]
 
 
 def assistant_type_of(text: str) -> str:
     low = text.lower()
-    outbound = any(c in low for c in _OUTBOUND_CUES)
-    inbound = any(c in low for c in _INBOUND_CUES)
+    outbound = _mentions(low, _OUTBOUND_CUES)
+    inbound = _mentions(low, _INBOUND_CUES)
     if outbound and inbound:
         return "hybrid"
     return "outbound" if outbound else "inbound"
@@ -157,6 +174,7 @@ def to_v2(row: Mapping[str, Any], migrated_at: str) -> dict[str, Any]:
     prompt = row.get("prompt") or ""
     language = normalize_language(row.get("language")) or DEFAULT_LANGUAGE
     parts = split_prompt(prompt)
+    low = prompt.lower()
     base = language.split("-", 1)[0]
     name = (row.get("name") or "").strip() or "us"
     personality = {
@@ -168,10 +186,10 @@ def to_v2(row: Mapping[str, Any], migrated_at: str) -> dict[str, Any]:
         or _DEFAULT_FAREWELL.get(base, _DEFAULT_FAREWELL["en"]),
     }
     return {
-        "assistant_type": assistant_type_of(prompt),
+        "assistant_type": assistant_type_of(low),
         "voice_config": {"voice_id": row.get("voice_id") or DEFAULT_VOICE, "language": language},
         "personality": personality,
-        "capabilities": capabilities_of(prompt),
+        "capabilities": capabilities_of(low),
         "schema_version": "v2",
         "migrated_at": migrated_at,
         "migrated_from": "v1",

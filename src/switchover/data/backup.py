@@ -130,6 +130,7 @@ def _mirror_sum(source: Source, conn: Connection, backup_id: str) -> str:
 
 
 def _restored_sum(source: Source, conn: Connection, backup_id: str) -> str:
+    """The sum over the live rows whose keys the backup holds (a join, page by page)."""
     hasher = RowHasher()
     for table in s.BACKED_UP:
         mirror = s.MIRRORS[table.name]
@@ -137,12 +138,12 @@ def _restored_sum(source: Source, conn: Connection, backup_id: str) -> str:
         cols = [c.name for c in table.columns]
         for rows in source.pages(
             conn,
-            table.name,
+            f"{table.name} t JOIN {mirror.name} m ON m.{key} = t.{key} AND m.backup_id = ?",
             cols,
             key=key,
             alias="t",
-            where=f"t.{key} IN (SELECT {key} FROM {mirror.name} WHERE backup_id = ?)",
             params=(backup_id,),
+            aliased_from=True,
         ):
             hasher.add(table.name, rows, s.bool_positions(table))
     return hasher.hexdigest()
@@ -207,9 +208,18 @@ def verify(source: Source, backup_id: str) -> BackupInfo:
     return info
 
 
-def restore(source: Source, backup_id: str, *, progress: Progress = no_progress) -> dict[str, Any]:
-    """Put the backup's rows back, verified before and after, in one transaction."""
-    info = verify(source, backup_id)
+def restore(
+    source: Source,
+    backup_id: str,
+    *,
+    progress: Progress = no_progress,
+    verified: BackupInfo | None = None,
+) -> dict[str, Any]:
+    """Put the backup's rows back, verified before (unless the caller just did, passing
+    ``verified``) and after, in one transaction."""
+    info = (
+        verified if verified is not None and verified.id == backup_id else verify(source, backup_id)
+    )
     total = info.configs + info.calls + info.metrics
     with source.begin() as conn:
         cfg_mirror = s.MIRRORS[s.configs.name].name

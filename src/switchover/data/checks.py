@@ -191,21 +191,21 @@ class Checker:
 
     def data_integrity(self, conn: Connection, fix: bool) -> CheckResult:
         src = self.source
-        where, params = self._where(self._v2_only())
-        problems: list[str] = []
-        cols = [
-            "id",
-            "tenant_id",
-            "name",
-            "schema_version",
-            "assistant_type",
-            "voice_config",
-            "personality",
-            "capabilities",
+        where, params = self._where(
+            "tenant_id IS NULL OR tenant_id = '' OR name IS NULL OR TRIM(name) = ''",
+            self._v2_only(),
+        )
+        problems = [
+            f"config {i}: tenant_id or name is missing"
+            for i in self._ids(
+                conn, f"SELECT id FROM voice_agent_configs WHERE {where} ORDER BY id", params
+            )
         ]
-        for rows in src.pages(conn, "voice_agent_configs", cols, where=where, params=params):
+        v2where, v2params = self._where("schema_version = 'v2'")
+        cols = ["id", "assistant_type", "voice_config", "personality", "capabilities"]
+        for rows in src.pages(conn, "voice_agent_configs", cols, where=v2where, params=v2params):
             for row in rows:
-                problems.extend(_integrity(row))
+                problems.extend(_v2_shape(row))
         cwhere, cparams = self._where("config_id IS NULL")
         problems.extend(
             f"call {i}: config_id is missing"
@@ -310,6 +310,8 @@ class Checker:
         cols = ["id", "schema_version", "language", "voice_config", "personality"]
         for rows in src.pages(conn, "voice_agent_configs", cols, where=where, params=params):
             for row in rows:
+                if _quick_ok(row):
+                    continue
                 found, changes, new_values = _values(row)
                 problems.extend(found)
                 if changes:
@@ -347,15 +349,9 @@ def _loads(text: Any) -> Any:
 _BAD = object()
 
 
-def _integrity(row: tuple[Any, ...]) -> list[str]:
-    cid, tenant, name, version, atype, voice, person, caps = row
+def _v2_shape(row: tuple[Any, ...]) -> list[str]:
+    cid, atype, voice, person, caps = row
     out = []
-    if not tenant:
-        out.append(f"config {cid}: tenant_id is missing")
-    if name is None or not str(name).strip():
-        out.append(f"config {cid}: name is missing")
-    if version != "v2":
-        return out
     if atype not in ASSISTANT_TYPES:
         out.append(f"config {cid}: assistant_type {atype!r} is not one of {ASSISTANT_TYPES}")
     v = _loads(voice)
@@ -368,6 +364,30 @@ def _integrity(row: tuple[Any, ...]) -> list[str]:
     if not isinstance(c, list) or not all(isinstance(x, str) and x for x in c):
         out.append(f"config {cid}: capabilities is not a list of names")
     return out
+
+
+def _canonical_language(value: Any) -> bool:
+    return not isinstance(value, str) or normalize_language(value) == value
+
+
+def _quick_ok(row: tuple[Any, ...]) -> bool:
+    """True when :func:`_values` would find nothing: most rows, decided cheaply."""
+    _cid, version, language, voice_text, person_text = row
+    if language is not None and not _canonical_language(language):
+        return False
+    if version != "v2":
+        return True
+    voice = _loads(voice_text)
+    if isinstance(voice, dict) and (
+        "speed" in voice or "pitch" in voice or not _canonical_language(voice.get("language"))
+    ):
+        return False
+    person = _loads(person_text)
+    if isinstance(person, dict):
+        items = person.get("special_instructions")
+        if isinstance(items, list) and any(isinstance(x, str) and not x.strip() for x in items):
+            return False
+    return True
 
 
 def _clamp(value: Any, bounds: tuple[float, float]) -> Any:

@@ -43,7 +43,18 @@ from switchover.store.locks import NamedLock, local_holder
 STEPS = ("backup", "validate", "transform", "outcomes", "metrics", "verify", "enable", "done")
 LOCK_NAME = "data-migration"
 MAX_BATCH = 10_000
-_ELIGIBLE = "tenant_id IN (SELECT id FROM tenants) AND name IS NOT NULL"
+
+
+def _eligible(alias: str = "voice_agent_configs") -> str:
+    """A correlated EXISTS rather than ``IN (SELECT …)``, so that SQLite keeps walking the
+    primary key for ``ORDER BY id LIMIT n`` instead of the tenant index."""
+    return (
+        f"EXISTS (SELECT 1 FROM tenants t WHERE t.id = {alias}.tenant_id) "
+        f"AND {alias}.name IS NOT NULL AND TRIM({alias}.name) <> ''"
+    )
+
+
+_ELIGIBLE = _eligible()
 _NOT_V2 = "schema_version IS NULL OR schema_version <> 'v2'"
 _CANONICAL = ", ".join(f"'{o}'" for o in OUTCOMES)
 _NEEDS_OUTCOME = f"outcome IS NULL OR outcome NOT IN ({_CANONICAL})"
@@ -245,7 +256,18 @@ class Migrator:
 
     # dry run ---------------------------------------------------------------------------
 
-    def preview(self, options: MigrateOptions, *, samples: int = 3) -> Preview:
+    def preview(
+        self,
+        options: MigrateOptions,
+        *,
+        samples: int = 3,
+        checks: tuple[str, ...] = (
+            "data_integrity",
+            "foreign_keys",
+            "duplicates",
+            "value_constraints",
+        ),
+    ) -> Preview:
         """Counts, the v1 checks and before/after samples; writes nothing."""
         options.check()
         src = self.source
@@ -270,7 +292,7 @@ class Migrator:
             calls = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_calls WHERE {cw}", cp)
             mw, mp = scope.join(
                 "NOT EXISTS (SELECT 1 FROM voice_agent_metrics m WHERE m.config_id = c.id)",
-                f"c.schema_version = 'v2' OR ({_ELIGIBLE.replace('tenant_id', 'c.tenant_id')})",
+                f"c.schema_version = 'v2' OR ({_eligible('c')})",
                 column="c.tenant_id",
             )
             metrics = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_configs c WHERE {mw}", mp)
@@ -285,9 +307,7 @@ class Migrator:
             before = dict(zip(V1_FIELDS, row, strict=True))
             after = self._apply(fn, before, now)
             sample.append({"id": before["id"], "before": _short(before), "after": _short(after)})
-        report = Checker(src, scope).run(
-            ("data_integrity", "foreign_keys", "duplicates", "value_constraints")
-        )
+        report = Checker(src, scope).run(checks)
         return Preview(to_migrate, calls, metrics, invalid, report, sample)
 
     # run -------------------------------------------------------------------------------
@@ -300,7 +320,7 @@ class Migrator:
         added = src.ensure_v2_columns()
         if added:
             self.log(f"added v2 columns to voice_agent_configs: {', '.join(added)}")
-        todo = self.preview(options, samples=0)
+        todo = self.preview(options, samples=0, checks=("data_integrity", "foreign_keys"))
         if not (todo.configs_to_migrate or todo.calls_to_update or todo.metrics_to_generate):
             return self._up_to_date(options, todo)
         if not options.skip_invalid:

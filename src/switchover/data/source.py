@@ -146,11 +146,13 @@ class Source:
         after: str | None = None,
         size: int = 5000,
         alias: str = "",
+        aliased_from: bool = False,
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """Rows in key order, ``size`` at a time. The key must be the first column."""
+        """Rows in key order, ``size`` at a time. The key must be the first column.
+        ``aliased_from``: ``table`` is a whole FROM clause that already names ``alias``."""
         prefix = f"{alias}." if alias else ""
         cols = ", ".join(f"{prefix}{c}" for c in columns)
-        frm = f"{table} {alias}".strip()
+        frm = table if aliased_from else f"{table} {alias}".strip()
         cond = [where] if where else []
         last = after
         while True:
