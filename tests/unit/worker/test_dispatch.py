@@ -115,9 +115,7 @@ def test_dispatcher_resolves_outbound_and_inbound_calls() -> None:
     d = Dispatcher(ConfigClient(_fetch), inbound)
     out = asyncio.run(d.dispatch(OUTBOUND))
     assert out.config["agent_id"] == OUTBOUND["agent_id"] and out.config["campaign_id"] == "camp456"
-    inbound_call = asyncio.run(
-        d.dispatch({"call_type": "inbound", "phone_number": "+14155550100"})
-    )
+    inbound_call = asyncio.run(d.dispatch({"call_type": "inbound", "phone_number": "+14155550100"}))
     assert inbound_call.call.agent_id == "greeter" and inbound_call.config["campaign_id"] == (
         "reception"
     )
