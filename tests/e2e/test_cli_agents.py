@@ -81,6 +81,7 @@ def test_import_list_show_keys_and_runtime_config(db_url: str, tmp_path: Path) -
 def test_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
     """All or nothing on both engines is proven in tests/integration/test_agents_store.py."""
     db_url = f"sqlite:///{tmp_path / 'bad.db'}"
+    assert run(db_url, "init").returncode == 0  # not four first-time upgrades racing
     bad = tmp_path / "bad.json"
     doc = json.loads(EXAMPLE.read_text())
     doc["campaigns"][0]["agents"].append({"agent_id": "ghost"})
