@@ -173,7 +173,7 @@ def seed_demo_cmd(
 def _enable(by: str) -> Callable[[str, int, str], dict[str, Any]]:
     def enable(name: str, percentage: int, run_id: str) -> dict[str, Any]:
         rollout = state.app().rollout
-        reason = f"data migration {run_id} completed"
+        reason = f"data migration {run_id} completed" if run_id else "agent data already on v2"
         m = rollout.get(name)
         if not m.enabled:
             m = rollout.resume(name, actor=by, reason=reason)

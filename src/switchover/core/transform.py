@@ -169,6 +169,13 @@ def assistant_type_of(text: str) -> str:
     return "outbound" if outbound else "inbound"
 
 
+def _default_greeting(language: str, name: str) -> str:
+    template = _DEFAULT_GREETING.get(language, _DEFAULT_GREETING["en"])
+    if not name:  # "… calling {name}." reads wrong without a name: drop that clause
+        template = re.sub(r" (?:a|to|para|d'avoir appelé)? ?\{name\}", "", template)
+    return template.format(name=name)
+
+
 def to_v2(row: Mapping[str, Any], migrated_at: str) -> dict[str, Any]:
     """The v2 fields of one v1 config row (the default transform)."""
     prompt = row.get("prompt") or ""
@@ -176,12 +183,11 @@ def to_v2(row: Mapping[str, Any], migrated_at: str) -> dict[str, Any]:
     parts = split_prompt(prompt)
     low = prompt.lower()
     base = language.split("-", 1)[0]
-    name = (row.get("name") or "").strip() or "us"
+    name = (row.get("name") or "").strip()
     personality = {
         "base_prompt": parts["base_prompt"],
         "special_instructions": parts["special_instructions"],
-        "greeting_message": parts["greeting_message"]
-        or _DEFAULT_GREETING.get(base, _DEFAULT_GREETING["en"]).format(name=name),
+        "greeting_message": parts["greeting_message"] or _default_greeting(base, name),
         "farewell_message": parts["farewell_message"]
         or _DEFAULT_FAREWELL.get(base, _DEFAULT_FAREWELL["en"]),
     }

@@ -124,10 +124,12 @@ class Checker:
         self.source = source
         self.scope = scope
         self.migrated_only = migrated_only
+        self.v2 = True
 
     def run(self, names: Iterable[str] = CHECKS, *, fix: bool = False) -> Report:
         src = self.source
         src.require(s.tenants, s.configs, s.calls, s.metrics)
+        self.v2 = src.has_v2_columns()  # a v1 table before `migrate` adds the v2 columns
         results = []
         with src.begin() as conn:
             for name in names:
@@ -203,6 +205,8 @@ class Checker:
         ]
         v2where, v2params = self._where("schema_version = 'v2'")
         cols = ["id", "assistant_type", "voice_config", "personality", "capabilities"]
+        if not self.v2:
+            cols = ["id", "NULL", "NULL", "NULL", "NULL"]
         for rows in src.pages(conn, "voice_agent_configs", cols, where=v2where, params=v2params):
             for row in rows:
                 problems.extend(_v2_shape(row))
@@ -308,6 +312,8 @@ class Checker:
         fixes: list[dict[str, Any]] = []
         updates: list[tuple[Any, ...]] = []
         cols = ["id", "schema_version", "language", "voice_config", "personality"]
+        if not self.v2:
+            cols = ["id", "'v1'", "language", "NULL", "NULL"]
         for rows in src.pages(conn, "voice_agent_configs", cols, where=where, params=params):
             for row in rows:
                 if _quick_ok(row):

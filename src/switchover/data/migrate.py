@@ -316,15 +316,25 @@ class Migrator:
         options.check()
         src = self.source
         src.require(s.tenants, s.configs, s.calls, s.metrics)
-        src.ensure_own()
-        added = src.ensure_v2_columns()
-        if added:
-            self.log(f"added v2 columns to voice_agent_configs: {', '.join(added)}")
-        todo = self.preview(options, samples=0, checks=("data_integrity", "foreign_keys"))
+        unknown = src.unknown_columns()
+        if unknown:
+            listed = "; ".join(f"{t}: {', '.join(c)}" for t, c in unknown.items())
+            raise ValidationError(
+                f"{src.where} has columns a backup would not hold ({listed}), so a restore "
+                "could not bring them back; migrate a copy without them, or extend "
+                "switchover.data.schema",
+                field="source",
+            )
+        # pre-flight, read-only: counts, critical v1 checks, the transform on one row
+        todo = self.preview(options, samples=1, checks=("data_integrity", "foreign_keys"))
         if not (todo.configs_to_migrate or todo.calls_to_update or todo.metrics_to_generate):
             return self._up_to_date(options, todo)
         if not options.skip_invalid:
             _refuse_invalid(todo.validation)
+        src.ensure_own()
+        added = src.ensure_v2_columns()
+        if added:
+            self.log(f"added v2 columns to voice_agent_configs: {', '.join(added)}")
         run_id = self._now().strftime("run_%Y%m%d_%H%M%S_") + secrets.token_hex(2)
         lock = self._lock(run_id)
         try:
@@ -375,7 +385,14 @@ class Migrator:
         """Nothing left to do: no run, no backup, no write at all."""
         now = self._now_iso()
         self.log("nothing to migrate: every config in scope is on v2 with its metrics")
-        return RunRecord(
+        if options.enable_rollout:
+            if self.enable is None:
+                raise ValidationError(
+                    "--enable-rollout needs the switchover store; run it from the CLI",
+                    field="enable_rollout",
+                )
+            self._rollout = self.enable(options.enable_rollout, options.initial_percentage, "")
+        record = RunRecord(
             id="",
             status="up_to_date",
             step="done",
@@ -389,6 +406,8 @@ class Migrator:
             updated_at=now,
             finished_at=now,
         )
+        record.rollout = getattr(self, "_rollout", None)
+        return record
 
     def _now(self) -> datetime:
         return self.clock.now()

@@ -70,6 +70,26 @@ class Source:
                 field="source",
             )
 
+    def unknown_columns(self) -> dict[str, list[str]]:
+        """Columns of the backed-up tables that switchover's schema does not know: a backup
+        would not hold them, so a restore could not put them back."""
+        out: dict[str, list[str]] = {}
+        with _translated():
+            inspector = sa.inspect(self.engine)
+            for table in s.BACKED_UP:
+                known = set(table.columns.keys())
+                extra = [
+                    c["name"] for c in inspector.get_columns(table.name) if c["name"] not in known
+                ]
+                if extra:
+                    out[table.name] = extra
+        return out
+
+    def has_v2_columns(self) -> bool:
+        with _translated():
+            have = {c["name"] for c in sa.inspect(self.engine).get_columns(s.configs.name)}
+        return all(c.name in have for c in s.v2_columns())
+
     def ensure_v2_columns(self) -> list[str]:
         """Add the v2 columns a v1 ``voice_agent_configs`` lacks (nullable: legacy keeps
         working). Returns the names added."""
@@ -103,13 +123,27 @@ class Source:
         """Write placeholders as ``?``; this turns them into the driver's."""
         return text if self.sqlite else text.replace("?", "%s")
 
+    @contextmanager
+    def _driver_errors(self) -> Iterator[None]:
+        """The raw cursor bypasses SQLAlchemy's translation: name the driver's refusal
+        (its first line says what, never the parameters) as a :class:`StoreError`."""
+        try:
+            yield
+        except self.engine.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else ""
+            raise StoreError(
+                f"{self.where} refused a query: {type(exc).__name__}: {first}"
+            ) from exc
+
     def fetch(
         self, conn: Connection, text: str, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
         cur = conn.connection.cursor()
         try:
-            cur.execute(self.sql(text), tuple(params))
-            return [tuple(r) for r in cur.fetchall()]
+            with self._driver_errors():
+                cur.execute(self.sql(text), tuple(params))
+                return [tuple(r) for r in cur.fetchall()]
         finally:
             cur.close()
 
@@ -120,7 +154,8 @@ class Source:
     def execute(self, conn: Connection, text: str, params: Sequence[Any] = ()) -> int:
         cur = conn.connection.cursor()
         try:
-            cur.execute(self.sql(text), tuple(params))
+            with self._driver_errors():
+                cur.execute(self.sql(text), tuple(params))
             return int(cur.rowcount or 0)
         finally:
             cur.close()
@@ -130,7 +165,8 @@ class Source:
             return
         cur = conn.connection.cursor()
         try:
-            cur.executemany(self.sql(text), rows)
+            with self._driver_errors():
+                cur.executemany(self.sql(text), rows)
         finally:
             cur.close()
 
@@ -175,7 +211,7 @@ class Scope:
 
     def __init__(self, tenant_ids: Sequence[str] | None) -> None:
         ids = [t.strip() for t in tenant_ids or () if t.strip()]
-        self.tenant_ids: tuple[str, ...] | None = tuple(dict.fromkeys(ids)) or None
+        self.tenant_ids: tuple[str, ...] | None = tuple(sorted(set(ids))) or None
 
     @classmethod
     def parse(cls, text: str | None) -> Scope:
@@ -203,7 +239,3 @@ class Scope:
 
     def to_list(self) -> list[str] | None:
         return list(self.tenant_ids) if self.tenant_ids is not None else None
-
-
-def translate_driver_error(exc: Exception) -> StoreError:
-    return StoreError(f"the source database failed: {type(exc).__name__}")

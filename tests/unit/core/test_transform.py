@@ -311,7 +311,7 @@ def test_only_the_v1_fields_it_documents_are_read_and_none_is_required() -> None
     assert check_v2(bare) == []
     assert bare["voice_config"] == {"voice_id": "default", "language": "en"}
     assert bare["personality"]["greeting_message"] == (
-        "Hello! Thank you for calling us. How can I help you?"
+        "Hello! Thank you for calling. How can I help you?"
     )
 
 
