@@ -103,6 +103,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return url
     url = request.getfixturevalue("pg_database")
     _reset_pg(url)
+    _drop_data_tables(url)  # agent data a data-migration test left in the same database
     return url
 
 

@@ -17,6 +17,7 @@ from switchover.access import Principal
 from switchover.api import schemas
 from switchover.api.agents import router as agent_routes
 from switchover.api.auth import TokenCache, requires
+from switchover.api.data import router as data_routes
 from switchover.api.plans import router as plan_routes
 from switchover.bootstrap import App
 from switchover.core.access import Role
@@ -320,6 +321,7 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     api.include_router(plan_routes(app))
+    api.include_router(data_routes(app))
     api.include_router(agent_routes(app))
 
     # tokens -------------------------------------------------------------------------
