@@ -75,8 +75,10 @@ def run_view(run: dict[str, Any]) -> list[Any]:
     c = run["counts"]
     status = run["status"]
     if status == "up_to_date":
-        return ["nothing to migrate: every config in scope is on v2 with its metrics "
-                "(no run started, no backup made)"]
+        return [
+            "nothing to migrate: every config in scope is on v2 with its metrics "
+            "(no run started, no backup made)"
+        ]
     color = {"completed": "green", "failed": "red"}.get(status, "yellow")
     parts: list[Any] = [
         f"run {run['id']}: [{color}]{status}[/{color}] (step {run['step']})",
