@@ -8,6 +8,7 @@ Run from the repository root::
     .venv/bin/python bench/run.py --no-router  # decisions only
     .venv/bin/python bench/run.py --no-controller
     .venv/bin/python bench/run.py --no-worker
+    .venv/bin/python bench/run.py --no-data
 
 Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
 laboratory, recorder throughput, memory over 10 million observations; under a minute,
@@ -16,6 +17,8 @@ Last the controller benchmark (``bench/controller.py``: judging one interval of 
 plans on SQLite and PostgreSQL, simulated days per second; about 90 s), under
 "controller". Then the core-worker benchmark (``bench/worker.py``: config fetches,
 single-flight, the runtime-config endpoint at 500 req/s, worker jobs/s), under "worker".
+Then the data-migration benchmark (``bench/data.py``: migrate with backup and restore,
+configs/s at 100,000 and 1,000,000 configs on SQLite and PostgreSQL), under "data".
 
 Every engine decides the same rollout (25 % of ``stt`` in migration/group ``voice_v2``,
 sticky on the user id) for the same deterministic keys, in-process and offline. The
@@ -361,6 +364,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--no-worker", action="store_true", help="skip the core-worker benchmark (bench/worker.py)"
     )
+    p.add_argument(
+        "--no-data",
+        action="store_true",
+        help="skip the data-migration benchmark (bench/data.py: 100k and 1M configs, minutes)",
+    )
     p.add_argument("--concurrency", type=int, default=16, help="HTTP client connections (16)")
     p.add_argument("--http-duration", type=float, help="seconds per HTTP run (4; quick 1.5)")
     p.add_argument("--http-warmup", type=float, help="HTTP warm-up seconds (0.5; quick 0.3)")
@@ -543,38 +551,32 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 fig["router"] = {"error": f"bench/router.py exited with {done.returncode}"}
                 code = 2
 
-    say()
-    if args.no_controller:
-        fig["controller"] = {"skipped": "--no-controller"}
-    else:
-        with tempfile.TemporaryDirectory(prefix="switchover-controller-") as tmp:
-            out = Path(tmp) / "controller.json"
-            script = str(Path(__file__).with_name("controller.py"))
-            cmd = [sys.executable, script, "--json", str(out), *(["--quick"] if args.quick else [])]
-            done = subprocess.run(cmd, check=False)
-            if done.returncode == 0 and out.exists():
-                fig["controller"] = json.loads(out.read_text())
-            else:
-                say("controller benchmark: error (the figures above stand)")
-                fig["controller"] = {"error": f"bench/controller.py exited with {done.returncode}"}
-                code = 2
-
-    say()
-    if args.no_worker:
-        fig["worker"] = {"skipped": "--no-worker"}
-    else:
-        with tempfile.TemporaryDirectory(prefix="switchover-worker-") as tmp:
-            out = Path(tmp) / "worker.json"
-            script = str(Path(__file__).with_name("worker.py"))
-            cmd = [sys.executable, script, "--json", str(out), *(["--quick"] if args.quick else [])]
-            done = subprocess.run(cmd, check=False)
-            if done.returncode == 0 and out.exists():
-                fig["worker"] = json.loads(out.read_text())
-            else:
-                say("worker benchmark: error (the figures above stand)")
-                fig["worker"] = {"error": f"bench/worker.py exited with {done.returncode}"}
-                code = 2
+    for name, skip in (
+        ("controller", args.no_controller),
+        ("worker", args.no_worker),
+        ("data", args.no_data),
+    ):
+        say()
+        if skip:
+            fig[name] = {"skipped": f"--no-{name}"}
+            continue
+        fig[name] = _sub_bench(name, args.quick)
+        if "error" in fig[name]:
+            code = 2
     return code, fig
+
+
+def _sub_bench(name: str, quick: bool) -> dict[str, Any]:
+    """Run ``bench/NAME.py`` in its own process and read its figures."""
+    with tempfile.TemporaryDirectory(prefix=f"switchover-{name}-") as tmp:
+        out = Path(tmp) / f"{name}.json"
+        script = str(Path(__file__).with_name(f"{name}.py"))
+        cmd = [sys.executable, script, "--json", str(out), *(["--quick"] if quick else [])]
+        done = subprocess.run(cmd, check=False)
+        if done.returncode == 0 and out.exists():
+            return dict(json.loads(out.read_text()))
+        say(f"{name} benchmark: error (the figures above stand)")
+        return {"error": f"bench/{name}.py exited with {done.returncode}"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -596,8 +598,9 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: error in the router benchmark (see above)", file=sys.stderr)
     if "error" in fig.get("controller", {}):
         print("bench: error in the controller benchmark (see above)", file=sys.stderr)
-    if "error" in fig.get("worker", {}):
-        print("bench: error in the worker benchmark (see above)", file=sys.stderr)
+    for name in ("worker", "data"):
+        if "error" in fig.get(name, {}):
+            print(f"bench: error in the {name} benchmark (see above)", file=sys.stderr)
     return code
 
 
