@@ -173,6 +173,14 @@ def test_a_concurrent_run_is_refused_naming_the_holder(seeded: Source) -> None:
             Migrator(src, ManualClock(NOW)).migrate(MigrateOptions(skip_invalid=True))
         assert holder.id in err.value.message
         assert str(proc.pid) in err.value.message
+        deadline = time.monotonic() + 30
+        while get_run(src, holder.id).backup_id is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        backup_id = get_run(src, holder.id).backup_id
+        assert backup_id is not None
+        with pytest.raises(LockHeldError) as refused:  # no restore under a running migration
+            backups.restore(src, backup_id)
+        assert holder.id in refused.value.message
         # the refused run wrote nothing: only the holder moved on meanwhile
         assert not any(r.id != holder.id and r.status == "running" for r in list_runs(src))
         assert len(dump(src)[s.metrics.name]) >= len(before[s.metrics.name])

@@ -23,6 +23,10 @@ from switchover.core.rowhash import RowHasher
 from switchover.data import schema as s
 from switchover.data.source import Progress, Scope, Source, no_progress
 from switchover.errors import DataCheckError, NotFoundError, ValidationError
+from switchover.store.locks import NamedLock, local_holder
+
+LOCK_NAME = "data-migration"
+"""Shared with runs: a restore never races a migration."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,23 @@ def restore(
         verified if verified is not None and verified.id == backup_id else verify(source, backup_id)
     )
     total = info.configs + info.calls + info.metrics
+    source.ensure_own()
+    lock = NamedLock(
+        source.store,
+        LOCK_NAME,
+        local_holder(f"restore of {backup_id}"),
+        ttl=300.0,
+        table=s.data_locks,
+    )
+    lock.require("a data migration or restore")
+    try:
+        return _swap(source, info, total, progress)
+    finally:
+        lock.release()
+
+
+def _swap(source: Source, info: BackupInfo, total: int, progress: Progress) -> dict[str, Any]:
+    backup_id = info.id
     with source.begin() as conn:
         cfg_mirror = s.MIRRORS[s.configs.name].name
         source.execute(

@@ -41,7 +41,7 @@ from switchover.errors import (
 from switchover.store.locks import NamedLock, local_holder
 
 STEPS = ("backup", "validate", "transform", "outcomes", "metrics", "verify", "enable", "done")
-LOCK_NAME = "data-migration"
+LOCK_NAME = backups.LOCK_NAME
 MAX_BATCH = 10_000
 
 
@@ -424,7 +424,7 @@ class Migrator:
             clock=self.clock,
             table=s.data_locks,
         )
-        lock.require("a data migration")
+        lock.require("a data migration or restore")
         return lock
 
     def _apply(self, fn: Transform, row: Mapping[str, Any], now: str) -> dict[str, Any]:
