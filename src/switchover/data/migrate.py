@@ -454,6 +454,7 @@ class Migrator:
         try:
             while run.step != "done":
                 lock.renew()
+                self._analyze()
                 handler = getattr(self, f"_step_{run.step}")
                 handler(run, scope, lock)
                 run = get_run(src, run_id)
@@ -482,6 +483,15 @@ class Migrator:
         done.verification = getattr(self, "_verification", None)
         done.rollout = getattr(self, "_rollout", None)
         return done
+
+    def _analyze(self) -> None:
+        """Fresh planner statistics on PostgreSQL: a table just filled or rewritten has
+        none, and the planner then picks plans that grow with every batch."""
+        if self.source.sqlite:
+            return
+        with self.source.begin() as conn:
+            for table in (*s.BACKED_UP, s.tenants):
+                self.source.execute(conn, f"ANALYZE {table.name}")
 
     def _advance(self, conn: Connection, run: RunRecord, step: str, **extra: Any) -> None:
         sets = ["step = ?", "cursor = NULL", "counts = ?", "updated_at = ?"]
