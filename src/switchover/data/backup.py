@@ -121,34 +121,32 @@ def create(
 
 
 def _mirror_sum(source: Source, conn: Connection, backup_id: str) -> str:
-    hasher = RowHasher()
-    for table in s.BACKED_UP:
-        mirror = s.MIRRORS[table.name]
-        cols = [c.name for c in table.columns]
-        key = s.key_of(table)
-        for rows in source.pages(
-            conn, mirror.name, cols, key=key, where="backup_id = ?", params=(backup_id,)
-        ):
-            hasher.add(table.name, rows, s.bool_positions(table))
-    return hasher.hexdigest()
+    """The sum over the backup's own rows."""
+    return _sum(source, conn, backup_id, restored=False)
 
 
 def _restored_sum(source: Source, conn: Connection, backup_id: str) -> str:
     """The sum over the live rows whose keys the backup holds (a join, page by page)."""
+    return _sum(source, conn, backup_id, restored=True)
+
+
+def _sum(source: Source, conn: Connection, backup_id: str, *, restored: bool) -> str:
     hasher = RowHasher()
     for table in s.BACKED_UP:
         mirror = s.MIRRORS[table.name]
         key = s.key_of(table)
-        cols = [c.name for c in table.columns]
-        for rows in source.pages(
-            conn,
-            f"{table.name} t JOIN {mirror.name} m ON m.{key} = t.{key} AND m.backup_id = ?",
-            cols,
-            key=key,
-            alias="t",
-            params=(backup_id,),
-            aliased_from=True,
-        ):
+        if restored:
+            frm = f"{table.name} t JOIN {mirror.name} m ON m.{key} = t.{key} AND m.backup_id = ?"
+            pages = source.pages(
+                conn, frm, [c.name for c in table.columns], key=key, alias="t",
+                params=(backup_id,), aliased_from=True,
+            )  # fmt: skip
+        else:
+            pages = source.pages(
+                conn, mirror.name, [c.name for c in table.columns], key=key,
+                where="backup_id = ?", params=(backup_id,),
+            )  # fmt: skip
+        for rows in pages:
             hasher.add(table.name, rows, s.bool_positions(table))
     return hasher.hexdigest()
 

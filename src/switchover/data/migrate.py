@@ -253,6 +253,8 @@ class Migrator:
         self.progress = progress
         self.enable = enable
         self.log = log or (lambda _msg: None)
+        self._verification: dict[str, Any] | None = None
+        self._rollout: dict[str, Any] | None = None
 
     # dry run ---------------------------------------------------------------------------
 
@@ -385,13 +387,7 @@ class Migrator:
         """Nothing left to do: no run, no backup, no write at all."""
         now = self._now_iso()
         self.log("nothing to migrate: every config in scope is on v2 with its metrics")
-        if options.enable_rollout:
-            if self.enable is None:
-                raise ValidationError(
-                    "--enable-rollout needs the switchover store; run it from the CLI",
-                    field="enable_rollout",
-                )
-            self._rollout = self.enable(options.enable_rollout, options.initial_percentage, "")
+        self._enable_rollout(options, "")
         record = RunRecord(
             id="",
             status="up_to_date",
@@ -406,7 +402,7 @@ class Migrator:
             updated_at=now,
             finished_at=now,
         )
-        record.rollout = getattr(self, "_rollout", None)
+        record.rollout = self._rollout
         return record
 
     def _now(self) -> datetime:
@@ -480,8 +476,8 @@ class Migrator:
                 (now, now, run_id),
             )
         done = get_run(src, run_id)
-        done.verification = getattr(self, "_verification", None)
-        done.rollout = getattr(self, "_rollout", None)
+        done.verification = self._verification
+        done.rollout = self._rollout
         return done
 
     def _analyze(self) -> None:
@@ -534,96 +530,106 @@ class Migrator:
         with self.source.begin() as conn:
             self._advance(conn, run, "transform")
 
+    def _batched(
+        self,
+        run: RunRecord,
+        lock: NamedLock,
+        *,
+        step: str,
+        then: str,
+        count: str,
+        source: str,
+        key: str,
+        columns: str,
+        where: str,
+        params: tuple[Any, ...],
+        write: Callable[[Connection, list[tuple[Any, ...]], str], None],
+    ) -> None:
+        """Keyset batches from the run's cursor: each batch is written, counted and
+        checkpointed in one transaction; no rows left → advance to ``then``."""
+        src = self.source
+        size = run.options.batch_size
+
+        def after(cursor: str | None) -> tuple[str, tuple[Any, ...]]:
+            return (
+                (where, params) if cursor is None else (f"{key} > ? AND {where}", (cursor, *params))
+            )
+
+        with src.connect() as conn:
+            cond, args = after(run.cursor)
+            left = src.scalar(conn, f"SELECT COUNT(*) FROM {source} WHERE {cond}", args)
+        total = getattr(run.counts, count) + left
+        cursor = run.cursor
+        while True:
+            now = self._now_iso()
+            with src.begin() as conn:
+                cond, args = after(cursor)
+                rows = src.fetch(
+                    conn,
+                    f"SELECT {columns} FROM {source} WHERE {cond} ORDER BY {key} LIMIT {size}",
+                    args,
+                )
+                if not rows:
+                    self._advance(conn, run, then)
+                    return
+                write(conn, rows, now)
+                cursor = rows[-1][0]
+                setattr(run.counts, count, getattr(run.counts, count) + len(rows))
+                self._checkpoint(conn, run, cursor)
+            self.progress(step, getattr(run.counts, count), total)
+            self._pause(run, lock)
+
     def _step_transform(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         src = self.source
         fn = load_transform(run.options.transform)
         where, params = scope.join(_NOT_V2, _ELIGIBLE)
-        size = run.options.batch_size
-        with src.connect() as conn:
-            ahead = "id > ? AND " if run.cursor is not None else ""
-            total = run.counts.configs_migrated + src.scalar(
-                conn,
-                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {ahead}{where}",
-                ((run.cursor,) if run.cursor is not None else ()) + params,
-            )
-        cursor = run.cursor
-        cols = ", ".join(V1_FIELDS)
         update = (
             "UPDATE voice_agent_configs SET assistant_type = ?, voice_config = ?, "
             "personality = ?, capabilities = ?, schema_version = ?, migrated_at = ?, "
             "migrated_from = ? WHERE id = ?"
         )
         dumps = orjson.dumps
-        while True:
-            now = self._now_iso()
-            with src.begin() as conn:
-                cond = f"id > ? AND {where}" if cursor is not None else where
-                args = ((cursor,) if cursor is not None else ()) + params
-                rows = src.fetch(
-                    conn,
-                    f"SELECT {cols} FROM voice_agent_configs WHERE {cond} ORDER BY id LIMIT {size}",
-                    args,
-                )
-                if not rows:
-                    self._advance(conn, run, "outcomes")
-                    return
-                out = []
-                for row in rows:
-                    v2 = self._apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
-                    out.append(
-                        (
-                            v2["assistant_type"],
-                            dumps(v2["voice_config"]).decode(),
-                            dumps(v2["personality"]).decode(),
-                            dumps(v2["capabilities"]).decode(),
-                            v2["schema_version"],
-                            v2["migrated_at"],
-                            v2["migrated_from"],
-                            row[0],
-                        )
+
+        def write(conn: Connection, rows: list[tuple[Any, ...]], now: str) -> None:
+            out = []
+            for row in rows:
+                v2 = self._apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
+                out.append(
+                    (
+                        v2["assistant_type"],
+                        dumps(v2["voice_config"]).decode(),
+                        dumps(v2["personality"]).decode(),
+                        dumps(v2["capabilities"]).decode(),
+                        v2["schema_version"],
+                        v2["migrated_at"],
+                        v2["migrated_from"],
+                        row[0],
                     )
-                src.executemany(conn, update, out)
-                cursor = rows[-1][0]
-                run.counts.configs_migrated += len(rows)
-                self._checkpoint(conn, run, cursor)
-            self.progress("transform", run.counts.configs_migrated, total)
-            self._pause(run, lock)
+                )
+            src.executemany(conn, update, out)
+
+        self._batched(
+            run, lock, step="transform", then="outcomes", count="configs_migrated",
+            source="voice_agent_configs", key="id", columns=", ".join(V1_FIELDS),
+            where=where, params=params, write=write,
+        )  # fmt: skip
 
     def _step_outcomes(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         src = self.source
         where, params = scope.join(_NEEDS_OUTCOME)
-        size = run.options.batch_size
-        with src.connect() as conn:
-            ahead = "id > ? AND " if run.cursor is not None else ""
-            total = run.counts.calls_updated + src.scalar(
+
+        def write(conn: Connection, rows: list[tuple[Any, ...]], _now: str) -> None:
+            src.executemany(
                 conn,
-                f"SELECT COUNT(*) FROM voice_agent_calls WHERE {ahead}{where}",
-                ((run.cursor,) if run.cursor is not None else ()) + params,
+                "UPDATE voice_agent_calls SET outcome = ? WHERE id = ?",
+                [(infer_outcome(st, d, o), cid) for cid, st, d, o in rows],
             )
-        cursor = run.cursor
-        while True:
-            with src.begin() as conn:
-                cond = f"id > ? AND {where}" if cursor is not None else where
-                args = ((cursor,) if cursor is not None else ()) + params
-                rows = src.fetch(
-                    conn,
-                    "SELECT id, status, duration_seconds, outcome FROM voice_agent_calls "
-                    f"WHERE {cond} ORDER BY id LIMIT {size}",
-                    args,
-                )
-                if not rows:
-                    self._advance(conn, run, "metrics")
-                    return
-                src.executemany(
-                    conn,
-                    "UPDATE voice_agent_calls SET outcome = ? WHERE id = ?",
-                    [(infer_outcome(st, d, o), cid) for cid, st, d, o in rows],
-                )
-                cursor = rows[-1][0]
-                run.counts.calls_updated += len(rows)
-                self._checkpoint(conn, run, cursor)
-            self.progress("outcomes", run.counts.calls_updated, total)
-            self._pause(run, lock)
+
+        self._batched(
+            run, lock, step="outcomes", then="metrics", count="calls_updated",
+            source="voice_agent_calls", key="id", columns="id, status, duration_seconds, outcome",
+            where=where, params=params, write=write,
+        )  # fmt: skip
 
     def _step_metrics(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         src = self.source
@@ -632,64 +638,44 @@ class Migrator:
             "NOT EXISTS (SELECT 1 FROM voice_agent_metrics m WHERE m.config_id = c.id)",
             column="c.tenant_id",
         )
-        size = run.options.batch_size
-        with src.connect() as conn:
-            ahead = "c.id > ? AND " if run.cursor is not None else ""
-            total = run.counts.metrics_generated + src.scalar(
+
+        def write(conn: Connection, configs: list[tuple[Any, ...]], now: str) -> None:
+            first, last = configs[0][0], configs[-1][0]
+            per: dict[str, tuple[list[float], list[float], list[int]]] = {
+                c[0]: ([], [], [0]) for c in configs
+            }
+            for cid, dur, lat in src.fetch(
                 conn,
-                f"SELECT COUNT(*) FROM voice_agent_configs c WHERE {ahead}{where}",
-                ((run.cursor,) if run.cursor is not None else ()) + params,
+                "SELECT config_id, duration_seconds, latency_ms FROM voice_agent_calls "
+                "WHERE config_id >= ? AND config_id <= ?",
+                (first, last),
+            ):
+                slot = per.get(cid)
+                if slot is None:
+                    continue
+                slot[2][0] += 1
+                if dur is not None:
+                    slot[0].append(dur)
+                if lat is not None:
+                    slot[1].append(lat)
+            rows = []
+            for cid, tenant in configs:
+                durs, lats, n = per[cid]
+                avg = round(sum(durs) / len(durs), 3) if durs else None
+                rows.append((cid, tenant, n[0], avg, p95(lats), now))
+            src.executemany(
+                conn,
+                "INSERT INTO voice_agent_metrics (config_id, tenant_id, total_calls, "
+                "avg_duration_seconds, p95_latency_ms, generated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
             )
-        cursor = run.cursor
-        while True:
-            now = self._now_iso()
-            with src.begin() as conn:
-                cond = f"c.id > ? AND {where}" if cursor is not None else where
-                args = ((cursor,) if cursor is not None else ()) + params
-                configs = src.fetch(
-                    conn,
-                    f"SELECT c.id, c.tenant_id FROM voice_agent_configs c WHERE {cond} "
-                    f"ORDER BY c.id LIMIT {size}",
-                    args,
-                )
-                if not configs:
-                    self._advance(conn, run, "verify")
-                    return
-                first, last = configs[0][0], configs[-1][0]
-                per: dict[str, tuple[list[float], list[float], list[int]]] = {
-                    c[0]: ([], [], [0]) for c in configs
-                }
-                for cid, dur, lat in src.fetch(
-                    conn,
-                    "SELECT config_id, duration_seconds, latency_ms FROM voice_agent_calls "
-                    "WHERE config_id >= ? AND config_id <= ?",
-                    (first, last),
-                ):
-                    slot = per.get(cid)
-                    if slot is None:
-                        continue
-                    slot[2][0] += 1
-                    if dur is not None:
-                        slot[0].append(dur)
-                    if lat is not None:
-                        slot[1].append(lat)
-                rows = []
-                for cid, tenant in configs:
-                    durs, lats, n = per[cid]
-                    avg = round(sum(durs) / len(durs), 3) if durs else None
-                    rows.append((cid, tenant, n[0], avg, p95(lats), now))
-                src.executemany(
-                    conn,
-                    "INSERT INTO voice_agent_metrics (config_id, tenant_id, total_calls, "
-                    "avg_duration_seconds, p95_latency_ms, generated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                cursor = last
-                run.counts.metrics_generated += len(rows)
-                self._checkpoint(conn, run, cursor)
-            self.progress("metrics", run.counts.metrics_generated, total)
-            self._pause(run, lock)
+
+        self._batched(
+            run, lock, step="metrics", then="verify", count="metrics_generated",
+            source="voice_agent_configs c", key="c.id", columns="c.id, c.tenant_id",
+            where=where, params=params, write=write,
+        )  # fmt: skip
 
     def _step_verify(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         src = self.source
@@ -713,16 +699,19 @@ class Migrator:
             self._advance(conn, run, "enable")
 
     def _step_enable(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
-        name = run.options.enable_rollout
-        if name:
-            if self.enable is None:
-                raise ValidationError(
-                    "--enable-rollout needs the switchover store; run it from the CLI",
-                    field="enable_rollout",
-                )
-            self._rollout = self.enable(name, run.options.initial_percentage, run.id)
+        self._enable_rollout(run.options, run.id)
         with self.source.begin() as conn:
             self._advance(conn, run, "done")
+
+    def _enable_rollout(self, options: MigrateOptions, run_id: str) -> None:
+        if not options.enable_rollout:
+            return
+        if self.enable is None:
+            raise ValidationError(
+                "--enable-rollout needs the switchover store; run it from the CLI",
+                field="enable_rollout",
+            )
+        self._rollout = self.enable(options.enable_rollout, options.initial_percentage, run_id)
 
 
 def _refuse_invalid(report: Report) -> None:
