@@ -129,13 +129,14 @@ async def _serve(core: Any, dev: bool) -> None:
     )
 
 
+Check = Annotated[bool, typer.Option("--check", help="Print the start-up report and exit.")]
+
+
 @worker_app.command("dev")
 @handled
 def worker_dev(
     env_file: EnvFile = Path(".env"),
-    check: Annotated[
-        bool, typer.Option("--check", help="Print the start-up report and exit.")
-    ] = False,
+    check: Check = False,
 ) -> None:
     """Run the worker in LiveKit's development mode (verbose, no load threshold in LiveKit)."""
     _run_worker(True, env_file, check)
@@ -145,9 +146,7 @@ def worker_dev(
 @handled
 def worker_start(
     env_file: EnvFile = Path(".env"),
-    check: Annotated[
-        bool, typer.Option("--check", help="Print the start-up report and exit.")
-    ] = False,
+    check: Check = False,
 ) -> None:
     """Run the worker for production: MAX_CONCURRENCY enforced, graceful drain on SIGTERM."""
     _run_worker(False, env_file, check)
