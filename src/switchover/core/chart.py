@@ -1,0 +1,178 @@
+"""Chart arithmetic for a migration's dashboard: windows, buckets and points.
+
+A chart window (``15m``, ``1h``, ``6h``, ``24h``, ``7d``) is drawn with a fixed step
+(one bucket per step), chosen so that no series has more than ``MAX_POINTS`` points
+and every step is the resolution of one cache tier (a minute, five minutes, an hour):
+a point is then one tier bucket, never a merge of many. Buckets are aligned to the
+epoch (UTC), so a bucket's point stays the same from one refresh to the next until a
+row for one of its minutes arrives; the last bucket is the one holding "now".
+
+Everything here is pure: minutes since the epoch in, numbers out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchover.core.rollup import Rollup
+from switchover.core.window import SIDES
+from switchover.errors import ValidationError
+
+MAX_POINTS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class ChartWindow:
+    name: str
+    span_minutes: int
+    step_minutes: int
+
+    @property
+    def points(self) -> int:
+        return self.span_minutes // self.step_minutes
+
+    def starts(self, now_minute: int) -> range:
+        """Bucket starts (minutes), ascending: the last bucket holds ``now_minute``."""
+        step = self.step_minutes
+        last = now_minute - now_minute % step
+        return range(last - (self.points - 1) * step, last + 1, step)
+
+
+TIER_STEPS = (1, 5, 60)
+"""Bucket sizes (minutes) the cache keeps; every window's step is one of them."""
+
+WINDOWS: dict[str, ChartWindow] = {
+    w.name: w
+    for w in (
+        ChartWindow("15m", 15, 1),
+        ChartWindow("1h", 60, 1),
+        ChartWindow("6h", 360, 1),
+        ChartWindow("24h", 1440, 5),
+        ChartWindow("7d", 7 * 1440, 60),
+    )
+}
+
+
+def chart_window(name: str) -> ChartWindow:
+    """The window called ``name``; a ValidationError naming ``window`` otherwise."""
+    w = WINDOWS.get(name) if isinstance(name, str) else None
+    if w is None:
+        raise ValidationError(f"window {name!r} is not one of {', '.join(WINDOWS)}", field="window")
+    return w
+
+
+def bucket_start(minute: int, step_minutes: int) -> int:
+    return minute - minute % step_minutes
+
+
+def cover(start: int, end: int, steps: Sequence[int] = TIER_STEPS) -> list[tuple[int, int]]:
+    """``[start, end)`` as few aligned buckets as possible: ``(step, bucket start)`` pairs.
+
+    Greedy from the left: at each position, the largest step that is aligned there and
+    still fits. Window totals merge these instead of every minute (a 6 h window is five
+    hours and a few five-minute and minute buckets at its edges).
+    """
+    ordered = sorted(steps, reverse=True)
+    if 1 not in ordered:
+        raise ValueError("cover needs the one-minute step")
+    out: list[tuple[int, int]] = []
+    at = start
+    while at < end:
+        for step in ordered:
+            if at % step == 0 and at + step <= end:
+                out.append((step, at))
+                at += step
+                break
+    return out
+
+
+def absorb(into: Rollup, other: Rollup) -> None:
+    """Merge what a chart reads (counts, outcomes, latency) and skip tenants and error
+    types: half the work of :meth:`Rollup.merge`, and half the memory kept per bucket."""
+    into.count += other.count
+    into.errors += other.errors
+    into.fallbacks += other.fallbacks
+    into.total_failures += other.total_failures
+    if other.outcomes:
+        into.add_outcome(other.outcomes)
+    into.sketch.merge(other.sketch)
+
+
+@dataclass(frozen=True, slots=True)
+class ChartPoint:
+    """One side's bucket. Rates and the p95 are None when the bucket has no calls."""
+
+    calls: int = 0
+    errors: int = 0
+    fallbacks: int = 0
+    error_rate: float | None = None
+    fallback_rate: float | None = None
+    p95_ms: float | None = None
+    outcome_rates: dict[str, float] = field(default_factory=dict)
+    """Outcome sum per call, by outcome name."""
+
+
+EMPTY = ChartPoint()
+
+
+def chart_point(rollup: Rollup | None) -> ChartPoint:
+    if rollup is None or rollup.count == 0:
+        return EMPTY
+    n = rollup.count
+    return ChartPoint(
+        calls=n,
+        errors=rollup.errors,
+        fallbacks=rollup.fallbacks,
+        error_rate=rollup.errors / n,
+        fallback_rate=rollup.fallbacks / n,
+        p95_ms=rollup.sketch.quantiles((0.95,))[0],
+        outcome_rates={k: v / n for k, v in rollup.outcomes.items()},
+    )
+
+
+def totals(rollup: Rollup) -> dict[str, Any]:
+    """One side over a whole window."""
+    p = chart_point(rollup)
+    return {
+        "calls": p.calls,
+        "errors": p.errors,
+        "fallbacks": p.fallbacks,
+        "error_rate": p.error_rate,
+        "fallback_rate": p.fallback_rate,
+        "p95_ms": p.p95_ms,
+    }
+
+
+def series(points: Mapping[str, Sequence[ChartPoint]]) -> dict[str, Any]:
+    """Per-side point lists (same length, one per bucket) as the chart's series.
+
+    ``calls`` is 0 in an empty bucket; every rate is None there, so a chart draws a gap
+    rather than a fall to zero. An outcome seen anywhere in the window gets a series;
+    a bucket with calls but none of that outcome has rate 0.
+    """
+    sides = [s for s in SIDES if s in points] + sorted(set(points) - set(SIDES))
+    names = sorted({name for s in sides for p in points[s] for name in p.outcome_rates})
+
+    def per_side(pick: Any) -> dict[str, list[Any]]:
+        return {s: [pick(p) for p in points[s]] for s in sides}
+
+    return {
+        "error_rate": per_side(lambda p: p.error_rate),
+        "fallback_rate": per_side(lambda p: p.fallback_rate),
+        "p95_ms": per_side(lambda p: p.p95_ms),
+        "calls": per_side(lambda p: p.calls),
+        "outcomes": {
+            name: per_side(lambda p, n=name: p.outcome_rates.get(n, 0.0) if p.calls else None)
+            for name in names
+        },
+    }
+
+
+def merged(rollups: Iterable[Rollup | None]) -> Rollup:
+    out = Rollup()
+    for r in rollups:
+        if r is not None:
+            absorb(out, r)
+    return out
