@@ -1,0 +1,414 @@
+"""Chart data for a migration's dashboard page, from an incremental in-memory cache.
+
+Re-reading and re-decoding 7 days of per-minute rollups on each refresh takes seconds;
+the page refreshes every few seconds. So, as the controller's EvidenceCache does, the
+cache reads each migration's rows once and then follows the rollups table by id
+(``rollups_after``): a call reads only the rows appended since the previous one.
+
+Rows are merged into three tiers of buckets per (operation, side): minutes (kept 7 h,
+for the 15m, 1h and 6h windows), five minutes (kept 25 h, for 24h) and hours (kept
+for the retention, for 7d). A chart point is exactly one tier bucket, and its numbers
+(rates, p95) are memoised per bucket until a row for one of its minutes arrives, late
+or not; "all operations" buckets are merged from the per-operation ones when first
+read, and memoised the same way. Window totals merge the fewest aligned buckets
+covering the window (hours inside it, finer buckets at its edges). A whole answer is
+kept until the migration's data or the window's last bucket changes.
+
+Loading is lazy and backwards: a call loads only the minutes its window needs that are
+not loaded yet, newest page first, so the first 1h chart reads an hour of rows and the
+first 7d chart the whole retention (what that costs: ``bench/dashboard.py``). Rows with
+an id up to the one the table had when the migration was first asked for come from
+these loads; later rows come from the feed, whatever their minute, so nothing is
+counted twice. On PostgreSQL ids can become visible out of order (a transaction that
+took lower ids commits after one that took higher ids); ids the feed skipped are
+re-checked for ``GAP_SECONDS`` so those rows are not lost.
+
+One cache per server process, shared by the threads serving requests: one lock guards
+the memory, another serialises the feed, and each migration has one lock for loads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from switchover.core.chart import (
+    EMPTY,
+    TIER_STEPS,
+    ChartPoint,
+    ChartWindow,
+    absorb,
+    bucket_start,
+    chart_point,
+    chart_window,
+    cover,
+    merged,
+    series,
+    totals,
+)
+from switchover.core.clock import Clock
+from switchover.core.rollup import Rollup, RollupKey, minute_of
+from switchover.core.window import SIDES
+from switchover.store.repository import Store
+
+MINUTE_HORIZON = 7 * 60
+"""Minutes the one-minute tier keeps: the 6h window and a margin."""
+FIVE_MINUTE_HORIZON = 25 * 60
+"""Minutes the five-minute tier keeps: the 24h window and a margin."""
+LOAD_PAGE_MINUTES = 360
+"""Minutes read per query when loading: bounds the decoded rows alive at once."""
+FEED_PAGE_ROWS = 5000
+GAP_SECONDS = 30.0
+"""How long an id the feed skipped is looked for again (a slow commit, or a rollback)."""
+MAX_GAP_IDS = 2000
+MAX_GAP_RUNS = 8
+"""Runs of skipped ids re-read per call, newest first."""
+APPLY_CHUNK = 500
+"""Rows merged per hold of the lock while loading, so concurrent calls get a turn."""
+_END = 2**62
+"""A minute after every row: the first load reads rows stamped in the future too."""
+
+_Key = tuple[str, str]  # (operation, side)
+
+
+class _Tier:
+    """Buckets of ``step`` minutes; those starting before ``evicted`` are gone."""
+
+    __slots__ = ("all", "evicted", "horizon", "points", "rollups", "step")
+
+    def __init__(self, step: int, horizon: int, now_minute: int) -> None:
+        self.step = step
+        self.horizon = horizon
+        self.rollups: dict[_Key, dict[int, Rollup]] = {}
+        self.all: dict[str, dict[int, Rollup]] = {side: {} for side in SIDES}
+        """side -> bucket -> every operation merged (derived, memoised)"""
+        self.points: dict[tuple[str | None, str], dict[int, ChartPoint]] = {}
+        self.evicted = self.cutoff(now_minute)
+
+    def cutoff(self, now_minute: int) -> int:
+        return bucket_start(now_minute - self.horizon, self.step)
+
+    def evict(self, now_minute: int) -> bool:
+        cut = self.cutoff(now_minute)
+        if cut <= self.evicted:
+            return False
+        gone = range(self.evicted, cut, self.step)
+        self.evicted = cut
+        maps: list[dict[int, Any]] = [
+            *self.rollups.values(),
+            *self.all.values(),
+            *self.points.values(),
+        ]
+        for buckets in maps:
+            if len(gone) <= len(buckets):
+                for b in gone:
+                    buckets.pop(b, None)
+            else:
+                for b in [b for b in buckets if b < cut]:
+                    del buckets[b]
+        return True
+
+
+class _Migration:
+    __slots__ = (
+        "answers",
+        "last_used",
+        "load_lock",
+        "loaded_from",
+        "max_id",
+        "name",
+        "operations",
+        "tiers",
+        "version",
+    )
+
+    def __init__(
+        self, name: str, max_id: int, now_minute: int, retention: int, used: float
+    ) -> None:
+        self.name = name
+        self.max_id = max_id
+        """Rows with ids up to this one are read by loads; later ones arrive by the feed."""
+        self.loaded_from = _END
+        """Every row of this migration with a minute from here on (and id <= max_id) is in."""
+        self.tiers = {
+            1: _Tier(1, min(MINUTE_HORIZON, retention), now_minute),
+            5: _Tier(5, min(FIVE_MINUTE_HORIZON, retention), now_minute),
+            60: _Tier(60, retention, now_minute),
+        }
+        assert tuple(self.tiers) == TIER_STEPS
+        self.operations: set[str] = set()
+        self.version = 0
+        self.answers: dict[tuple[str | None, str], tuple[int, int, dict[str, Any]]] = {}
+        self.load_lock = threading.Lock()
+        self.last_used = used
+
+
+class ChartCache:
+    """Chart series for the dashboard, legacy and candidate on the same buckets.
+
+    ``charts()`` answers are shared between callers: treat them as read-only.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        retention: timedelta = timedelta(days=7),
+        idle: timedelta = timedelta(hours=1),
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.retention_minutes = max(1, int(retention.total_seconds() // 60))
+        self.idle_seconds = idle.total_seconds()
+        self._lock = threading.Lock()
+        self._feed_lock = threading.Lock()
+        self._migrations: dict[str, _Migration] = {}
+        self._last_id: int | None = None
+        self._gaps: dict[int, float] = {}
+        """ids the feed skipped -> when first skipped (clock.monotonic())"""
+
+    # the API ------------------------------------------------------------------------
+
+    def charts(
+        self, migration: str, window: str = "1h", operation: str | None = None
+    ) -> dict[str, Any]:
+        """The chart data of one window (see ``switchover.core.chart`` for the buckets).
+
+        Raises ValidationError (field ``window``) for an unknown window and NotFoundError
+        for an unknown migration.
+        """
+        w = chart_window(window)
+        now_minute = minute_of(self.clock.now().timestamp())
+        with self.store.read() as tx:
+            tx.get_migration(migration)
+        m = self._tracked(migration, now_minute)
+        self._follow()
+        since = max(w.starts(now_minute)[0], now_minute - self.retention_minutes)
+        self._load(m, since, now_minute)
+        with self._lock:
+            self._evict(m, now_minute)
+            return self._answer(m, w, operation, now_minute)
+
+    def preload(self, migration: str) -> None:
+        """Load the whole retention now (a server may call this in a background thread
+        at start-up, so that the first 7d chart does not wait for it)."""
+        self.charts(migration, "7d")
+
+    def info(self) -> dict[str, Any]:
+        """What the cache holds: for benchmarks and debugging."""
+        with self._lock:
+            return {
+                "last_id": self._last_id,
+                "gaps": len(self._gaps),
+                "migrations": {
+                    name: {
+                        "loaded_from_minute": None if m.loaded_from == _END else m.loaded_from,
+                        "operations": sorted(m.operations),
+                        "buckets": {
+                            f"{step}m": sum(len(b) for b in t.rollups.values())
+                            for step, t in m.tiers.items()
+                        },
+                    }
+                    for name, m in self._migrations.items()
+                },
+            }
+
+    # following the table ------------------------------------------------------------
+
+    def _tracked(self, name: str, now_minute: int) -> _Migration:
+        used = self.clock.monotonic()
+        with self._lock:
+            m = self._migrations.get(name)
+            if m is not None:
+                m.last_used = used
+                return m
+        with self._feed_lock:  # no feed runs while the id boundary is taken
+            with self._lock:
+                m = self._migrations.get(name)
+                if m is not None:
+                    return m
+                last_id = self._last_id
+            if last_id is None:
+                with self.store.read() as tx:
+                    last_id = tx.max_rollup_id()
+            with self._lock:
+                self._last_id = last_id
+                m = _Migration(name, last_id, now_minute, self.retention_minutes, used)
+                self._migrations[name] = m
+                return m
+
+    def _follow(self) -> None:
+        """Merge the rows appended since the last call (and skipped ids now visible)."""
+        with self._feed_lock:
+            now = self.clock.monotonic()
+            with self._lock:
+                self._drop_idle(now)
+                if self._last_id is None:
+                    return
+                last = self._last_id
+                runs = self._gap_runs(now)
+            found: list[tuple[int, Any]] = []
+            with self.store.read() as tx:
+                for first, last_gap in runs:
+                    rows = tx.rollups_after(first - 1, limit=last_gap - first + 1)
+                    found.extend((i, r) for i, r in rows if first <= i <= last_gap)
+                pages = []
+                while True:
+                    page = tx.rollups_after(last, limit=FEED_PAGE_ROWS)
+                    pages.append(page)
+                    if len(page) < FEED_PAGE_ROWS:
+                        break
+                    last = page[-1][0]
+            with self._lock:
+                for row_id, row in found:
+                    if self._gaps.pop(row_id, None) is not None:
+                        self._apply(row_id, row.key, row.rollup)
+                expected = self._last_id + 1
+                for page in pages:
+                    for row_id, row in page:
+                        for missing in range(expected, min(row_id, expected + MAX_GAP_IDS)):
+                            self._gaps[missing] = now
+                        expected = row_id + 1
+                        self._apply(row_id, row.key, row.rollup)
+                self._last_id = expected - 1
+                if len(self._gaps) > MAX_GAP_IDS:
+                    for gap in sorted(self._gaps)[: len(self._gaps) - MAX_GAP_IDS]:
+                        del self._gaps[gap]
+
+    def _gap_runs(self, now: float) -> list[tuple[int, int]]:
+        """Runs of consecutive skipped ids still worth looking for, newest first."""
+        for gap in [g for g, seen in self._gaps.items() if now - seen > GAP_SECONDS]:
+            del self._gaps[gap]
+        runs: list[tuple[int, int]] = []
+        for gap in sorted(self._gaps):
+            if runs and runs[-1][1] == gap - 1:
+                runs[-1] = (runs[-1][0], gap)
+            else:
+                runs.append((gap, gap))
+        return runs[::-1][:MAX_GAP_RUNS]
+
+    def _apply(self, row_id: int, key: RollupKey, rollup: Rollup) -> None:
+        m = self._migrations.get(key.migration)
+        if m is not None and row_id > m.max_id:
+            self._add(m, key, rollup)
+
+    def _drop_idle(self, now: float) -> None:
+        for name in [
+            n for n, m in self._migrations.items() if now - m.last_used > self.idle_seconds
+        ]:
+            del self._migrations[name]
+        if not self._migrations:
+            self._last_id = None  # nobody to follow for: stop reading the table
+            self._gaps.clear()
+
+    # loading and merging ------------------------------------------------------------
+
+    def _load(self, m: _Migration, since: int, now_minute: int) -> None:
+        """Read the rows with minutes in [since, loaded_from) and ids up to max_id."""
+        with self._lock:
+            if m.loaded_from <= since:
+                return
+        with m.load_lock:
+            while True:
+                with self._lock:
+                    end = m.loaded_from
+                if end <= since:
+                    return
+                start = max(since, min(end, now_minute + 1) - LOAD_PAGE_MINUTES)
+                with self.store.read() as tx:
+                    rows = tx.rollups(m.name, start, end, max_id=m.max_id)
+                for i in range(0, len(rows), APPLY_CHUNK):
+                    with self._lock:
+                        for row in rows[i : i + APPLY_CHUNK]:
+                            self._add(m, row.key, row.rollup)
+                del rows
+                with self._lock:
+                    m.loaded_from = start
+
+    def _add(self, m: _Migration, key: RollupKey, rollup: Rollup) -> None:
+        op, side, minute = key.operation, key.side, key.minute
+        m.operations.add(op)
+        m.version += 1
+        for tier in m.tiers.values():
+            b = minute - minute % tier.step
+            if b < tier.evicted:
+                continue
+            buckets = tier.rollups.get((op, side))
+            if buckets is None:
+                buckets = tier.rollups[(op, side)] = {}
+            into = buckets.get(b)
+            if into is None:
+                into = buckets[b] = Rollup()
+            absorb(into, rollup)
+            derived = tier.all.get(side)
+            if derived is not None:
+                derived.pop(b, None)
+            for memo_key in ((op, side), (None, side)):
+                points = tier.points.get(memo_key)
+                if points is not None:
+                    points.pop(b, None)
+
+    def _evict(self, m: _Migration, now_minute: int) -> None:
+        for tier in m.tiers.values():
+            if tier.evict(now_minute):
+                m.version += 1
+
+    # answering ----------------------------------------------------------------------
+
+    def _rollup(self, tier: _Tier, operation: str | None, side: str, b: int) -> Rollup | None:
+        if operation is not None:
+            return tier.rollups.get((operation, side), {}).get(b)
+        derived = tier.all.setdefault(side, {})
+        r = derived.get(b)
+        if r is None:
+            parts = [
+                buckets[b] for (_, s), buckets in tier.rollups.items() if s == side and b in buckets
+            ]
+            if not parts:
+                return None
+            r = derived[b] = merged(parts)
+        return r
+
+    def _point(self, tier: _Tier, operation: str | None, side: str, b: int) -> ChartPoint:
+        memo = tier.points.get((operation, side))
+        if memo is None:
+            memo = tier.points[(operation, side)] = {}
+        p = memo.get(b)
+        if p is None:
+            r = self._rollup(tier, operation, side, b)
+            p = EMPTY if r is None else chart_point(r)
+            memo[b] = p
+        return p
+
+    def _answer(
+        self, m: _Migration, w: ChartWindow, operation: str | None, now_minute: int
+    ) -> dict[str, Any]:
+        starts = w.starts(now_minute)
+        kept = m.answers.get((operation, w.name))
+        if kept is not None and kept[0] == m.version and kept[1] == starts[-1]:
+            return kept[2]
+        tier = m.tiers[w.step_minutes]
+        points = {side: [self._point(tier, operation, side, b) for b in starts] for side in SIDES}
+        until = starts[-1] + w.step_minutes
+        pieces = cover(starts[0], until)
+
+        def window_rollups(side: str) -> Iterable[Rollup | None]:
+            return (self._rollup(m.tiers[step], operation, side, b) for step, b in pieces)
+
+        answer: dict[str, Any] = {
+            "migration": m.name,
+            "operation": operation,
+            "window": w.name,
+            "step_s": w.step_minutes * 60,
+            "since": starts[0] * 60,
+            "until": until * 60,
+            "t": [b * 60 for b in starts],
+            "series": series(points),
+            "operations": sorted(m.operations),
+            "totals": {side: totals(merged(window_rollups(side))) for side in SIDES},
+        }
+        m.answers[(operation, w.name)] = (m.version, starts[-1], answer)
+        return answer
