@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test bench lint format clean
+.PHONY: run test bench lint format clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +21,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/switchover serve --host $(HOST) --port $(PORT)
 
-## test: lint, then the whole suite (PostgreSQL tests are required when SWITCHOVER_REQUIRE_POSTGRES=1)
-test: $(STAMP)
+## test: lint, then the whole suite (PostgreSQL tests are required when SWITCHOVER_REQUIRE_POSTGRES=1,
+## browser tests when SWITCHOVER_REQUIRE_BROWSER=1)
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest
@@ -29,6 +31,16 @@ test: $(STAMP)
 ## bench: decisions vs GrowthBook and UnleashClient, the HTTP decide endpoint, the router, the controller
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+## browser: Debian's Chromium for the dashboard's browser tests, installed where missing (as root)
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
+	  echo "could not install chromium: the browser tests will skip or fail"; \
+	else echo "no $(CHROMIUM): browser tests skip (install it: sudo apt-get install chromium)"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

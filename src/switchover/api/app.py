@@ -24,9 +24,13 @@ from switchover.core.access import Role
 from switchover.core.migration import Migration, Override, require_feature
 from switchover.core.timewindow import parse_duration
 from switchover.errors import NotFoundError, StoreError, SwitchoverError, ValidationError
+from switchover.metrics.charts import ChartCache
 from switchover.metrics.prometheus import StoreCollector
 from switchover.sdk.client import Client
 from switchover.sdk.sources import StoreSource
+from switchover.web.actions import DemoControl
+from switchover.web.routes import dashboard_routes, mount_static
+from switchover.web.session import LoginCodes
 
 Viewer = Annotated[Principal, Depends(requires(Role.VIEWER))]
 Worker = Annotated[Principal, Depends(requires(Role.WORKER))]
@@ -83,8 +87,18 @@ def _changed(request: Request, m: Migration) -> dict[str, Any]:
     return m.to_dict()
 
 
-def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
-    """The API over ``app``'s services. Decisions come from an in-process snapshot."""
+def create_app(
+    app: App,
+    *,
+    snapshot_client: Client | None = None,
+    demo: DemoControl | None = None,
+    charts: ChartCache | None = None,
+) -> FastAPI:
+    """The API and the dashboard over ``app``'s services.
+
+    Decisions come from an in-process snapshot. ``demo`` is the first run's simulated
+    traffic, whose controls the dashboard shows to operators.
+    """
 
     @asynccontextmanager
     async def lifespan(api: FastAPI):  # type: ignore[no-untyped-def]
@@ -108,6 +122,9 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
     )
     api.state.app = app
     api.state.token_cache = TokenCache(app.tokens)
+    api.state.demo = demo
+    api.state.login_codes = LoginCodes()
+    api.state.charts = charts or ChartCache(app.store, app.clock)
     rollout = app.rollout
 
     @api.exception_handler(RequestValidationError)
@@ -323,6 +340,8 @@ def create_app(app: App, *, snapshot_client: Client | None = None) -> FastAPI:
     api.include_router(plan_routes(app))
     api.include_router(data_routes(app))
     api.include_router(agent_routes(app))
+    api.include_router(dashboard_routes(app, api.state.charts, lambda: api.state.demo))
+    mount_static(api)
 
     # tokens -------------------------------------------------------------------------
 

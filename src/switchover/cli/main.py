@@ -534,7 +534,9 @@ def serve(
         bool,
         typer.Option(
             "--demo/--no-demo",
-            help="On an empty store, create the example migration voice_v2 (seed 004).",
+            help="On an empty store, create the demo: migration voice_v2, a plan with "
+            "phases of minutes, and simulated legacy/candidate voice traffic through the "
+            "router (resumed on later starts of the same store). --no-demo: the plain server.",
         ),
     ] = True,
     controller: Annotated[
@@ -544,29 +546,46 @@ def serve(
             help="Run the rollout controller in this process (only one replica leads).",
         ),
     ] = True,
+    demo_rate: Annotated[
+        float,
+        typer.Option("--demo-rate", min=0.1, help="Simulated calls per second of the demo."),
+    ] = 10.0,
 ) -> None:
-    """Apply pending schema migrations, then serve the HTTP API (OpenAPI at /docs)."""
+    """Apply pending schema migrations, then serve the dashboard (/) and the HTTP API."""
     import uvicorn
 
     from switchover.api.app import create_app
-    from switchover.demo import ensure_example
 
     a = state.app(migrate=True)
+    traffic = None
     if demo:
-        created = ensure_example(a.rollout)
-        if created is not None:
+        from switchover.demo import DemoTraffic, demo_active, ensure_demo
+
+        if ensure_demo(a):
             render.console.print(
-                f"created the example migration [bold]{created.name}[/bold] "
-                f"(features: {', '.join(created.features)})"
+                "created the demo: migration [bold]voice_v2[/bold] with a plan of minute-long "
+                "phases; simulated traffic starts now"
             )
-    if not a.tokens.list():
+        if demo_active(a):
+            traffic = DemoTraffic(a, rate=demo_rate)
+    api = create_app(a, demo=traffic)
+    login = f"http://{host}:{port}/login"
+    if not a.tokens.list() and demo:
+        token = a.tokens.create("dashboard", "operator", actor="switchover")
+        login = f"{login}?code={api.state.login_codes.issue(token)}"
+        render.console.print(
+            "created the operator token [bold]dashboard[/bold]; the sign-in link below "
+            "works once, in the next hour"
+        )
+    elif not a.tokens.list():
         render.console.print(
             "no API tokens yet: create one with "
             "[bold]switchover token create me --role admin[/bold]"
         )
     print(f"switchover serving {redact_url(a.settings.database_url)}", flush=True)
-    print(f"  API:      http://{host}:{port}/v1/migrations", flush=True)
-    print(f"  API docs: http://{host}:{port}/docs", flush=True)
+    print(f"  dashboard: http://{host}:{port}/   (sign in: {login})", flush=True)
+    print(f"  API:       http://{host}:{port}/v1/migrations", flush=True)
+    print(f"  API docs:  http://{host}:{port}/docs", flush=True)
     stop = None
     if controller:
         from switchover.control.controller import Controller, start_in_thread
@@ -575,9 +594,20 @@ def serve(
         notifier = Notifier()
         _, stop = start_in_thread(Controller(a.store, a.clock, notifier=notifier))
         print("  controller: on (plans advance and roll back on evidence)", flush=True)
+    if traffic is not None:
+        traffic.start()
+        print(f"  demo: {demo_rate:g} simulated calls/s on voice_v2 (--no-demo to turn off)")
     try:
-        uvicorn.run(create_app(a), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            api,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
     finally:
+        if traffic is not None:
+            traffic.stop()
         if stop is not None:
             stop.set()
             notifier.close()
