@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -191,43 +193,49 @@ def test_serve_answers_decisions_and_changes_over_http(db_url: str, tmp_path: Pa
         assert (data["percentage"], data["enabled"], data["version"]) == (100, True, 3)
 
 
-def test_serve_with_demo_creates_voice_v2_once_and_prints_its_url(tmp_path: Path) -> None:
-    path = tmp_path / "empty.db"
-    db = f"sqlite:///{path}"
-    with serving(db, cwd=tmp_path) as server:
-        out = " ".join(server.output(server.base + "/docs").split())
-        assert server.base in out
-        assert server.base + "/docs" in out
-        assert "created the example migration voice_v2" in out
-        health = httpx.get(server.base + "/healthz").json()
-        assert health["snapshot"]["migrations"] == ["voice_v2"]
-        assert httpx.get(server.base + "/docs").status_code == 200
+def test_first_run_starts_the_demo_and_prints_a_one_time_sign_in_link(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    with serving(db, "--demo-rate", "40", cwd=tmp_path) as server:
+        out = " ".join(server.output("demo:").split())
+        assert "created the demo" in out
+        assert f"dashboard: {server.base}/" in out
+        link = re.search(r"sign in: (\S+)", out).group(1)  # type: ignore[union-attr]
+        assert link.startswith(server.base + "/login?code=")
+        assert "swo_" not in out  # the token itself is never printed
+        with httpx.Client(base_url=server.base, follow_redirects=False, timeout=10) as browser:
+            assert browser.get(link).status_code == 303
+            page = browser.get("/migrations/voice_v2")
+            assert page.status_code == 200
+            assert "Break the candidate" in page.text and 'data-phase="canary"' in page.text
+        assert httpx.get(link, follow_redirects=False).status_code == 401  # used once
+        time.sleep(2.5)  # the demo's recorder flushes every 2 s
 
     a = bootstrap(Settings(database_url=db))
     try:
         (m,) = a.rollout.list()
-        assert m.name == "voice_v2"
-        assert m.features == {
-            "stt": False,
-            "tts": False,
-            "langgraph_integration": False,
-            "caching": False,
-        }
-        assert m.stickiness == "user_id"
-        assert (m.enabled, m.percentage, m.version) == (True, 0, 1)
-        a.rollout.set_percentage("voice_v2", 25, actor="someone")
+        assert m.name == "voice_v2" and m.stickiness == "user_id"
+        assert a.plans.get("voice_v2").plan.name == "voice-v2-demo"
+        now = datetime.now(UTC)
+        seen = a.metrics.operations("voice_v2", since=now - timedelta(hours=1), until=now)
+        assert {"stt", "llm", "tts"} <= set(seen)
+        (token,) = a.tokens.list()
+        assert (token.name, token.role) == ("dashboard", "operator")
+        versions = len(a.rollout.audit("voice_v2", limit=1000))
     finally:
         a.close()
 
-    # a second start on a store that has migrations changes nothing
-    with serving(db, cwd=tmp_path) as server:
-        assert server.base in server.output(server.base)
-        assert "created the example migration" not in server.output()
+    # a later start resumes the demo's traffic and creates nothing; --no-demo runs none
+    with serving(db, "--no-controller", cwd=tmp_path) as server:
+        out = " ".join(server.output("demo:").split())
+        assert "created the demo" not in out and "created the operator token" not in out
+        assert f"sign in: {server.base}/login " in out + " "
+        assert "demo: 10 simulated calls/s" in out
+    with serving(db, "--no-demo", "--no-controller", cwd=tmp_path) as server:
+        assert "demo:" not in server.output("API docs")
     a = bootstrap(Settings(database_url=db))
     try:
-        (m,) = a.rollout.list()
-        assert (m.percentage, m.version) == (25, 2)
-        assert len(a.rollout.audit("voice_v2")) == 2
+        assert len(a.rollout.audit("voice_v2", limit=1000)) == versions
+        assert len(a.tokens.list()) == 1
     finally:
         a.close()
 

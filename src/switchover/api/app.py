@@ -97,7 +97,7 @@ def create_app(
     """The API and the dashboard over ``app``'s services.
 
     Decisions come from an in-process snapshot. ``demo`` is the first run's simulated
-    traffic, whose controls the dashboard shows to operators.
+    traffic: it runs while the server does, and the dashboard shows operators its controls.
     """
 
     @asynccontextmanager
@@ -107,9 +107,14 @@ def create_app(
             refresh_interval=app.settings.refresh_interval,
         )
         api.state.snapshot = client
+        if demo is not None:
+            demo.start()
         try:
             yield
         finally:
+            # before uvicorn returns: it re-raises SIGTERM afterwards, ending the process
+            if demo is not None:
+                demo.stop()
             if snapshot_client is None:
                 client.close()
 

@@ -559,12 +559,14 @@ def serve(
     a = state.app(migrate=True)
     traffic = None
     if demo:
-        from switchover.demo import DemoTraffic, demo_active, ensure_demo
+        from switchover.demo import demo_active, ensure_demo
+        from switchover.demo.traffic import DemoTraffic
 
         if ensure_demo(a):
-            render.console.print(
-                "created the demo: migration [bold]voice_v2[/bold] with a plan of minute-long "
-                "phases; simulated traffic starts now"
+            print(
+                "created the demo: migration voice_v2, a plan with phases of minutes, "
+                "simulated voice traffic",
+                flush=True,
             )
         if demo_active(a):
             traffic = DemoTraffic(a, rate=demo_rate)
@@ -573,9 +575,9 @@ def serve(
     if not a.tokens.list() and demo:
         token = a.tokens.create("dashboard", "operator", actor="switchover")
         login = f"{login}?code={api.state.login_codes.issue(token)}"
-        render.console.print(
-            "created the operator token [bold]dashboard[/bold]; the sign-in link below "
-            "works once, in the next hour"
+        print(
+            "created the operator token 'dashboard'; the sign-in link works once, within the hour",
+            flush=True,
         )
     elif not a.tokens.list():
         render.console.print(
@@ -583,7 +585,8 @@ def serve(
             "[bold]switchover token create me --role admin[/bold]"
         )
     print(f"switchover serving {redact_url(a.settings.database_url)}", flush=True)
-    print(f"  dashboard: http://{host}:{port}/   (sign in: {login})", flush=True)
+    print(f"  dashboard: http://{host}:{port}/", flush=True)
+    print(f"  sign in:   {login}", flush=True)
     print(f"  API:       http://{host}:{port}/v1/migrations", flush=True)
     print(f"  API docs:  http://{host}:{port}/docs", flush=True)
     stop = None
@@ -595,7 +598,6 @@ def serve(
         _, stop = start_in_thread(Controller(a.store, a.clock, notifier=notifier))
         print("  controller: on (plans advance and roll back on evidence)", flush=True)
     if traffic is not None:
-        traffic.start()
         print(f"  demo: {demo_rate:g} simulated calls/s on voice_v2 (--no-demo to turn off)")
     try:
         uvicorn.run(
@@ -606,8 +608,6 @@ def serve(
             access_log=False,
         )
     finally:
-        if traffic is not None:
-            traffic.stop()
         if stop is not None:
             stop.set()
             notifier.close()

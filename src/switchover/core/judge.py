@@ -837,7 +837,7 @@ def judge(s: Situation, evidence: Evidence) -> Verdict:
     inconclusive = [c for c in gate_checks if c.result is Result.INCONCLUSIVE]
     if elapsed < phase.duration:
         note = (
-            f"in {phase.name} ({phase.percentage}%) for {human_duration(elapsed)} of "
+            f"in {phase.name} ({phase.percentage}%) for {human_duration(max(0.0, elapsed))} of "
             f"{human_duration(phase.duration)}"
         )
         return verdict(Action.CONTINUE, None, [note])
