@@ -11,8 +11,10 @@ for the retention, for 7d). A chart point is exactly one tier bucket, and its nu
 (rates, p95) are memoised per bucket until a row for one of its minutes arrives, late
 or not; "all operations" buckets are merged from the per-operation ones when first
 read, and memoised the same way. Window totals merge the fewest aligned buckets
-covering the window (hours inside it, finer buckets at its edges). A whole answer is
-kept until the migration's data or the window's last bucket changes.
+covering the window (hours inside it, finer buckets at its edges) but for the last
+bucket, once, and then only add the last bucket to that: rows for the current minute
+do not make a refresh merge a week of sketches again. A whole answer is kept until
+the migration's data or the window's last bucket changes.
 
 Loading is lazy and backwards: a call loads only the minutes its window needs that are
 not loaded yet, newest page first, so the first 1h chart reads an hour of rows and the
@@ -30,7 +32,6 @@ the memory, another serialises the feed, and each migration has one lock for loa
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -114,6 +115,7 @@ class _Tier:
 class _Migration:
     __slots__ = (
         "answers",
+        "closed",
         "last_used",
         "load_lock",
         "loaded_from",
@@ -141,6 +143,9 @@ class _Migration:
         self.operations: set[str] = set()
         self.version = 0
         self.answers: dict[tuple[str | None, str], tuple[int, int, dict[str, Any]]] = {}
+        self.closed: dict[tuple[str | None, str], tuple[int, int, dict[str, Rollup]]] = {}
+        """(operation, window) -> (since, end, side -> merged): a window's totals but for
+        its last bucket, kept until the window slides or a row for those minutes arrives"""
         self.load_lock = threading.Lock()
         self.last_used = used
 
@@ -332,6 +337,9 @@ class ChartCache:
         op, side, minute = key.operation, key.side, key.minute
         m.operations.add(op)
         m.version += 1
+        if m.closed:
+            for k in [k for k, (lo, hi, _) in m.closed.items() if lo <= minute < hi]:
+                del m.closed[k]
         for tier in m.tiers.values():
             b = minute - minute % tier.step
             if b < tier.evicted:
@@ -393,10 +401,24 @@ class ChartCache:
         tier = m.tiers[w.step_minutes]
         points = {side: [self._point(tier, operation, side, b) for b in starts] for side in SIDES}
         until = starts[-1] + w.step_minutes
-        pieces = cover(starts[0], until)
+        closed = m.closed.get((operation, w.name))
+        if closed is None or closed[:2] != (starts[0], starts[-1]):
+            pieces = cover(starts[0], starts[-1])
+            closed = (
+                starts[0],
+                starts[-1],
+                {
+                    side: merged(
+                        self._rollup(m.tiers[step], operation, side, b) for step, b in pieces
+                    )
+                    for side in SIDES
+                },
+            )
+            m.closed[(operation, w.name)] = closed
 
-        def window_rollups(side: str) -> Iterable[Rollup | None]:
-            return (self._rollup(m.tiers[step], operation, side, b) for step, b in pieces)
+        def window_total(side: str) -> dict[str, Any]:
+            last = self._rollup(tier, operation, side, starts[-1])
+            return totals(merged((closed[2][side], last)))
 
         answer: dict[str, Any] = {
             "migration": m.name,
@@ -408,7 +430,7 @@ class ChartCache:
             "t": [b * 60 for b in starts],
             "series": series(points),
             "operations": sorted(m.operations),
-            "totals": {side: totals(merged(window_rollups(side))) for side in SIDES},
+            "totals": {side: window_total(side) for side in SIDES},
         }
         m.answers[(operation, w.name)] = (m.version, starts[-1], answer)
         return answer
