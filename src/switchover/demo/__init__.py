@@ -35,8 +35,8 @@ LLM_FEATURE = "langgraph_integration"
 
 DEMO_PLAN = """\
 # The demo's plan: seed 004's voice_v2 rollout in minutes instead of weeks.
-# Simulated traffic at ~10 calls/s (each call: stt, llm, tts) gives the canary about
-# 90 candidate calls a minute, enough for min_samples. Data is per minute, a phase's
+# Simulated traffic at ~15 calls/s (each call: stt, llm, tts) gives the canary about
+# 135 candidate calls a minute, enough for min_samples. Data is per minute, a phase's
 # window starts at its first whole minute, and a minute is judged 10 s after it ends:
 # 2 minutes is the shortest duration whose window always holds a judged minute when it
 # ends, and `recent: 1m` the fastest spike window (a candidate broken to 30 % errors is
@@ -51,7 +51,7 @@ recent: 1m
 min_samples: 50
 
 guardrails:
-  - error_rate < 5%      # a broken candidate fails this: back to the previous phase (P1)
+  - error_rate < 3%      # a broken candidate fails this: back to the previous phase (P1)
   - p95 < 2500ms
 
 phases:

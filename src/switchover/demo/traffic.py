@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchover.demo")
 
-DEFAULT_RATE = 10.0
-"""Calls per second: ~90 candidate calls a minute at the 5 % canary (3 operations each)."""
+DEFAULT_RATE = 15.0
+"""Calls per second: ~135 candidate calls a minute at the 5 % canary (3 operations each)."""
 DEFAULT_USERS = 5000
 TENANT_WEIGHTS = (0.35, 0.25, 0.2, 0.15, 0.05)
 TIMEOUTS = {"stt": 3.0, "llm": 5.0, "tts": 3.0}
