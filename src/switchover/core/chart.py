@@ -89,15 +89,44 @@ def cover(start: int, end: int, steps: Sequence[int] = TIER_STEPS) -> list[tuple
 
 
 def absorb(into: Rollup, other: Rollup) -> None:
-    """Merge what a chart reads (counts, outcomes, latency) and skip tenants and error
-    types: half the work of :meth:`Rollup.merge`, and half the memory kept per bucket."""
+    """Merge what a chart reads (calls, errors, fallbacks, outcomes, latency) and skip
+    tenants, error types and total failures: half the work of :meth:`Rollup.merge`,
+    and half the memory kept per bucket."""
     into.count += other.count
     into.errors += other.errors
     into.fallbacks += other.fallbacks
-    into.total_failures += other.total_failures
     if other.outcomes:
         into.add_outcome(other.outcomes)
     into.sketch.merge(other.sketch)
+
+
+def absorb_parts(
+    into: Rollup,
+    count: int,
+    errors: int,
+    fallbacks: int,
+    outcomes: Mapping[str, float],
+    sketch: Mapping[str, Any],
+) -> None:
+    """:func:`absorb` of a stored row's decoded members (``sketch`` as written by
+    ``LatencySketch.to_dict``), without building a Rollup and a sketch for it first."""
+    into.count += count
+    into.errors += errors
+    into.fallbacks += fallbacks
+    if outcomes:
+        into.add_outcome(outcomes)
+    n = sketch.get("count") or 0
+    if not n:
+        return
+    s = into.sketch
+    bins = s.bins
+    for k, c in sketch.get("bins") or ():
+        bins[k] = bins.get(k, 0) + c
+    s.zeros += int(sketch.get("zeros") or 0)
+    s.count += int(n)
+    s.sum += float(sketch.get("sum") or 0.0)
+    s.min = min(s.min, float(sketch["min"]))
+    s.max = max(s.max, float(sketch["max"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from itertools import islice
 from typing import Any
 
 from switchover.core.chart import (
@@ -41,6 +42,7 @@ from switchover.core.chart import (
     ChartPoint,
     ChartWindow,
     absorb,
+    absorb_parts,
     bucket_start,
     chart_point,
     chart_window,
@@ -66,8 +68,11 @@ GAP_SECONDS = 30.0
 MAX_GAP_IDS = 2000
 MAX_GAP_RUNS = 8
 """Runs of skipped ids re-read per call, newest first."""
-APPLY_CHUNK = 500
-"""Rows merged per hold of the lock while loading, so concurrent calls get a turn."""
+APPLY_CHUNK = 20
+"""Rows decoded, then merged under the lock, at a time while loading: concurrent calls
+get a turn, and few decoded rows are alive at once (thousands would live long enough
+for the garbage collector to promote and scan them again and again: a page of 3,000
+decoded rows at once made the load twice as slow)."""
 _END = 2**62
 """A minute after every row: the first load reads rows stamped in the future too."""
 
@@ -324,17 +329,24 @@ class ChartCache:
                     return
                 start = max(since, min(end, now_minute + 1) - LOAD_PAGE_MINUTES)
                 with self.store.read() as tx:
-                    rows = tx.rollups(m.name, start, end, max_id=m.max_id)
-                for i in range(0, len(rows), APPLY_CHUNK):
-                    with self._lock:
-                        for row in rows[i : i + APPLY_CHUNK]:
-                            self._add(m, row.key, row.rollup)
-                del rows
+                    rows = tx.rollup_parts(m.name, start, end, max_id=m.max_id)
+                    while chunk := list(islice(rows, APPLY_CHUNK)):
+                        with self._lock:
+                            for key, count, errors, fallbacks, outcomes, sketch in chunk:
+                                for into in self._targets(m, key):
+                                    absorb_parts(into, count, errors, fallbacks, outcomes, sketch)
                 with self._lock:
                     m.loaded_from = start
 
     def _add(self, m: _Migration, key: RollupKey, rollup: Rollup) -> None:
+        for into in self._targets(m, key):
+            absorb(into, rollup)
+
+    def _targets(self, m: _Migration, key: RollupKey) -> list[Rollup]:
+        """The buckets a row for ``key`` merges into (one per tier that still keeps its
+        minute), with every memo those buckets feed dropped."""
         op, side, minute = key.operation, key.side, key.minute
+        out = []
         m.operations.add(op)
         m.version += 1
         if m.closed:
@@ -350,7 +362,7 @@ class ChartCache:
             into = buckets.get(b)
             if into is None:
                 into = buckets[b] = Rollup()
-            absorb(into, rollup)
+            out.append(into)
             derived = tier.all.get(side)
             if derived is not None:
                 derived.pop(b, None)
@@ -358,6 +370,7 @@ class ChartCache:
                 points = tier.points.get(memo_key)
                 if points is not None:
                     points.pop(b, None)
+        return out
 
     def _evict(self, m: _Migration, now_minute: int) -> None:
         for tier in m.tiers.values():

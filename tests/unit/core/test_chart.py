@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 
 import pytest
@@ -14,6 +15,7 @@ from switchover.core.chart import (
     WINDOWS,
     ChartPoint,
     absorb,
+    absorb_parts,
     bucket_start,
     chart_point,
     chart_window,
@@ -146,12 +148,26 @@ def test_absorb_merges_what_charts_read_and_leaves_tenants_out() -> None:
     lean = Rollup()
     absorb(lean, a)
     absorb(lean, b)
-    for attr in ("count", "errors", "fallbacks", "total_failures", "outcomes"):
+    for attr in ("count", "errors", "fallbacks", "outcomes"):
         assert getattr(lean, attr) == getattr(full, attr)
     assert lean.sketch == full.sketch
     assert lean.tenants == {} and lean.error_types == {}
     assert merged([a, None, b]).sketch == full.sketch
     assert merged([]).count == 0
+
+
+def test_absorbing_a_stored_rows_members_is_absorbing_the_rollup() -> None:
+    rows = [_rollup(1), _rollup(2, outcome="transferred"), Rollup(), _rollup(3, n=1)]
+    zero = Rollup()
+    zero.add(0.0, True, None, False, None)  # below the sketch's smallest bin: a zero
+    rows.append(zero)
+    want, got = Rollup(), Rollup()
+    for r in rows:
+        absorb(want, r)
+        d = json.loads(json.dumps(r.to_dict()))  # as the store hands it back
+        absorb_parts(got, r.count, r.errors, r.fallbacks, d["outcomes"], d["sketch"])
+    assert got.to_dict() == want.to_dict()
+    assert chart_point(got) == chart_point(want)
 
 
 def test_a_point_has_the_rates_and_p95_of_side_stats() -> None:
