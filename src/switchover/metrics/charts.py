@@ -61,7 +61,8 @@ MINUTE_HORIZON = 7 * 60
 FIVE_MINUTE_HORIZON = 25 * 60
 """Minutes the five-minute tier keeps: the 24h window and a margin."""
 LOAD_PAGE_MINUTES = 360
-"""Minutes read per query when loading: bounds the decoded rows alive at once."""
+"""Minutes read per query when loading, newest first: while a long window loads, the
+minutes already in serve the shorter windows."""
 FEED_PAGE_ROWS = 5000
 GAP_SECONDS = 30.0
 """How long an id the feed skipped is looked for again (a slow commit, or a rollback)."""
