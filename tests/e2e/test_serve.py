@@ -229,7 +229,7 @@ def test_first_run_starts_the_demo_and_prints_a_one_time_sign_in_link(tmp_path: 
         out = " ".join(server.output("demo:").split())
         assert "created the demo" not in out and "created the operator token" not in out
         assert f"sign in: {server.base}/login " in out + " "
-        assert "demo: 10 simulated calls/s" in out
+        assert "demo: 15 simulated calls/s" in out
     with serving(db, "--no-demo", "--no-controller", cwd=tmp_path) as server:
         assert "demo:" not in server.output("API docs")
     a = bootstrap(Settings(database_url=db))

@@ -549,7 +549,7 @@ def serve(
     demo_rate: Annotated[
         float,
         typer.Option("--demo-rate", min=0.1, help="Simulated calls per second of the demo."),
-    ] = 10.0,
+    ] = 15.0,
 ) -> None:
     """Apply pending schema migrations, then serve the dashboard (/) and the HTTP API."""
     import uvicorn
