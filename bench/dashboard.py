@@ -27,7 +27,8 @@ postgres@127.0.0.1:5432/test``, dropped afterwards):
    the cold call (it loads what the window needs from the store), then warm calls with
    nothing new (the answer is memoised), then warm calls each after one new minute of
    rows was appended (8 rows: the cache reads them, re-merges that bucket, rebuilds the
-   answer from its memoised points). GC stays on, as in a server.
+   answer from its memoised points). GC stays on, as in a server. Then, untimed, the
+   memory a fresh cache holds after that window's chart (tracemalloc).
 3. Over HTTP: ``switchover token create bench --role viewer``, then ``switchover serve
    --no-demo --no-controller`` on 127.0.0.1 with ``SWITCHOVER_DATABASE_URL``, and one
    keep-alive httpx client sends ``GET /migrations/voice_v2`` (the page) and ``GET /ui/
@@ -55,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -170,12 +172,18 @@ def append_minute(store: Store, templates: Templates) -> None:
         tx.insert_rollups(minute_items(templates, minute_of(time.time())))
 
 
-def rss_mb() -> float | None:
+def memory_held_mb(store: Store, window: str) -> float:
+    """What a fresh cache holds after one ``window`` chart, by tracemalloc (an untimed
+    pass of its own: tracing slows the load down)."""
+    gc.collect()
+    tracemalloc.start()
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+        cache = ChartCache(store, SystemClock())
+        cache.charts(MIGRATION, window)
+        gc.collect()
+        return round(tracemalloc.get_traced_memory()[0] / 2**20, 1)
+    finally:
+        tracemalloc.stop()
 
 
 def summary(ms: list[float]) -> dict[str, float]:
@@ -195,12 +203,10 @@ def in_process(store: Store, templates: Templates, args: argparse.Namespace) -> 
     out: dict[str, Any] = {}
     for window in WINDOWS:
         gc.collect()
-        rss0 = rss_mb()
         cache = ChartCache(store, SystemClock())
         t0 = time.perf_counter()
         answer = cache.charts(MIGRATION, window)
         cold = (time.perf_counter() - t0) * 1e3
-        rss1 = rss_mb()
         since, until = answer["since"] // 60, answer["until"] // 60
         with store.read() as tx:
             loaded = int(
@@ -230,7 +236,6 @@ def in_process(store: Store, templates: Templates, args: argparse.Namespace) -> 
             "rows_in_window": loaded,
             "cold_ms": round(cold, 1),
             "cold_rows_per_s": round(loaded / (cold / 1e3)) if cold else None,
-            "rss_growth_mb": None if rss0 is None or rss1 is None else round(rss1 - rss0, 1),
             "warm": summary(warm),
             "after_new_rows": summary(fresh),
             "buckets": cache.info()["migrations"][MIGRATION]["buckets"],
@@ -243,6 +248,7 @@ def in_process(store: Store, templates: Templates, args: argparse.Namespace) -> 
             " ms"
         )
         del cache
+        out[window]["memory_held_mb"] = memory_held_mb(store, window)
     return out
 
 
@@ -484,7 +490,9 @@ def report(fig: dict[str, Any]) -> list[str]:
         ip = [s["in_process"][w] for s in stores]
         row(f"  {w:>3} cold, fresh cache", [f"{r['cold_ms']:,.0f}" for r in ip])
         row("      rows it loaded", [f"{r['rows_in_window']:,}" for r in ip])
-        row("      resident memory growth (MB)", [f"{r['rss_growth_mb']}" for r in ip])
+        row(
+            "      memory the cache holds (tracemalloc, MB)", [f"{r['memory_held_mb']}" for r in ip]
+        )
         row("      warm p50 / p95", [pair(r["warm"]) for r in ip])
         row("      after a new minute of rows p50 / p95", [pair(r["after_new_rows"]) for r in ip])
     http = [s["http"] for s in stores]
