@@ -54,6 +54,12 @@ def _error_fragment(request: Request, exc: SwitchoverError) -> HTMLResponse:
     )
 
 
+def _error_page(request: Request, exc: SwitchoverError) -> HTMLResponse:
+    """A whole page that says what went wrong (a missing migration, the store down)."""
+    context = {"error": exc.message, "field": exc.field, "who": session.principal(request)}
+    return templates.TemplateResponse(request, "error_page.html", context, exc.http_status)
+
+
 def _safe_next(target: str | None) -> str:
     """Only paths on this server: ``next`` never sends the browser elsewhere."""
     if not target or not target.startswith("/") or target.startswith("//"):
@@ -143,7 +149,12 @@ def dashboard_routes(
 
     @web.get("/")
     def index(request: Request) -> Response:
-        rows = views.overview(app) if session.is_signed_in(request) else []
+        if not session.is_signed_in(request):
+            return _login_redirect(request)
+        try:
+            rows = views.overview(app)
+        except SwitchoverError as exc:
+            return _error_page(request, exc)
         return page(request, "index.html", {"rows": rows})
 
     @web.get("/migrations/{name}")
@@ -155,8 +166,7 @@ def dashboard_routes(
             data = views.data_view(app, app.clock.now())
             audit = views.audit_rows(app.rollout.audit(name, limit=30), app.clock.now())
         except SwitchoverError as exc:
-            context = {"error": exc.message, "field": exc.field, "who": session.principal(request)}
-            return templates.TemplateResponse(request, "error_page.html", context, exc.http_status)
+            return _error_page(request, exc)
         control = demo()
         context = {
             "name": name,
