@@ -43,8 +43,10 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an event loop running on this thread
+    while it is open, and later tests call ``asyncio.run``."""
     why = _missing()
     if why:
         if os.environ.get("SWITCHOVER_REQUIRE_BROWSER") == "1":
