@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from switchover.access import TokenService
 from switchover.agents.service import AgentService
 from switchover.control.plans import PlanService
 from switchover.core.clock import Clock, SystemClock
+from switchover.data.source import Source
 from switchover.metrics.service import MetricsService
 from switchover.rollout.service import RolloutService
 from switchover.settings import Settings
@@ -27,7 +29,14 @@ class App:
     plans: PlanService
     agents: AgentService
 
+    @functools.cached_property
+    def data_source(self) -> Source:
+        """The agent-data database the HTTP API and the dashboard read runs and backups from."""
+        return Source(self.settings.agent_data_url)
+
     def close(self) -> None:
+        if "data_source" in self.__dict__:
+            self.data_source.dispose()
         self.store.dispose()
 
 

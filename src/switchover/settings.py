@@ -26,6 +26,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     refresh_interval: float = 1.0
+    data_url: str | None = None
+    """The agent-data database of ``switchover data``, when it is not the store."""
+
+    @property
+    def agent_data_url(self) -> str:
+        return self.data_url or self.database_url
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -34,4 +40,5 @@ class Settings:
             host=os.environ.get("SWITCHOVER_HOST", "127.0.0.1"),
             port=int(os.environ.get("SWITCHOVER_PORT", "8080")),
             refresh_interval=float(os.environ.get("SWITCHOVER_REFRESH_INTERVAL", "1.0")),
+            data_url=os.environ.get("SWITCHOVER_DATA_URL") or None,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,11 +60,7 @@ Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmat
 
 
 def source_url(explicit: str | None) -> str:
-    return (
-        explicit
-        or os.environ.get("SWITCHOVER_DATA_URL")
-        or Settings.from_env(state.db).database_url
-    )
+    return explicit or Settings.from_env(state.db).agent_data_url
 
 
 def open_source(explicit: str | None) -> Source:
