@@ -9,6 +9,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from switchover.core.changes import changed_fields
 from switchover.core.migration import Migration
 from switchover.core.status import RolloutStatus
 from switchover.store.repository import AuditEntry
@@ -86,20 +87,9 @@ def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
         return "created" if after else "-"
     if after is None:
         return "-"
-    skip = {"version", "updated_at", "updated_by"}
-    parts: list[str] = []
-    for key in after:
-        old, new = before.get(key), after.get(key)
-        if key in skip or old == new:
-            continue
-        if isinstance(old, dict) and isinstance(new, dict):
-            parts.extend(
-                f"{key}.{sub}: {_short(old.get(sub))} -> {_short(new.get(sub))}"
-                for sub in sorted(set(old) | set(new))
-                if old.get(sub) != new.get(sub)
-            )
-        else:
-            parts.append(f"{key}: {_short(old)} -> {_short(new)}")
+    parts = [
+        f"{key}: {_short(old)} -> {_short(new)}" for key, old, new in changed_fields(before, after)
+    ]
     return "; ".join(parts) or "no change"
 
 
