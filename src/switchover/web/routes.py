@@ -72,18 +72,20 @@ def dashboard_routes(
 ) -> APIRouter:
     web = APIRouter(include_in_schema=False)
 
-    def page(request: Request, template: str, context: dict[str, Any]) -> Response:
+    def page(
+        request: Request, template: str, build: Callable[[Principal], dict[str, Any]]
+    ) -> Response:
+        """A whole page: sign-in first, then ``build`` its context; Server-Timing covers both."""
         started = time.perf_counter()
         try:
             who = session.principal(request)
         except (AuthError, ForbiddenError):
             return _login_redirect(request)
-        context = {
-            **context,
-            "who": who,
-            "can_operate": session.can_operate(who),
-            "demo": demo() is not None,
-        }
+        try:
+            context = build(who)
+        except SwitchoverError as exc:
+            return _error_page(request, exc)
+        context.update(who=who, can_operate=session.can_operate(who), demo=demo() is not None)
         return _timed(templates.TemplateResponse(request, template, context), started)
 
     def fragment(
@@ -149,33 +151,22 @@ def dashboard_routes(
 
     @web.get("/")
     def index(request: Request) -> Response:
-        if not session.is_signed_in(request):
-            return _login_redirect(request)
-        try:
-            rows = views.overview(app)
-        except SwitchoverError as exc:
-            return _error_page(request, exc)
-        return page(request, "index.html", {"rows": rows})
+        return page(request, "index.html", lambda _: {"rows": views.overview(app)})
 
     @web.get("/migrations/{name}")
     def migration_page(request: Request, name: str) -> Response:
-        if not session.is_signed_in(request):
-            return _login_redirect(request)
-        try:
-            view = views.migration_view(app, name)
-            data = views.data_view(app, app.clock.now())
-            audit = views.audit_rows(app.rollout.audit(name, limit=30), app.clock.now())
-        except SwitchoverError as exc:
-            return _error_page(request, exc)
-        control = demo()
-        context = {
-            "name": name,
-            "v": view,
-            "data": data,
-            "audit": audit,
-            "demo_status": control.status() if control else None,
-        }
-        return page(request, "migration.html", context)
+        def build(_: Principal) -> dict[str, Any]:
+            now = app.clock.now()
+            control = demo()
+            return {
+                "name": name,
+                "v": views.migration_view(app, name),
+                "data": views.data_view(app, now),
+                "audit": views.audit_rows(app.rollout.audit(name, limit=30), now),
+                "demo_status": control.status() if control else None,
+            }
+
+        return page(request, "migration.html", build)
 
     # fragments --------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from fastapi import Request
 from switchover.access import Principal
 from switchover.api.auth import TokenCache, bearer
 from switchover.core.access import Role
-from switchover.errors import AuthError, ForbiddenError
+from switchover.errors import ForbiddenError
 
 COOKIE = "switchover_session"
 COOKIE_MAX_AGE = 7 * 24 * 3600
@@ -50,14 +50,6 @@ def operator(request: Request) -> Principal:
 
 def can_operate(who: Principal) -> bool:
     return who.role.allows(Role.OPERATOR)
-
-
-def is_signed_in(request: Request) -> bool:
-    try:
-        principal(request)
-    except (AuthError, ForbiddenError):
-        return False
-    return True
 
 
 class LoginCodes:

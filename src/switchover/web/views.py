@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import functools
-import os
 from datetime import datetime
 from typing import Any
 
 from switchover.bootstrap import App
+from switchover.core.changes import changed_fields
 from switchover.core.judge import human_duration
 from switchover.core.migration import Migration
 from switchover.core.plan_state import PlanState, PlanStatus
 from switchover.core.redact import redact
 from switchover.data import backup as backups
 from switchover.data.migrate import list_runs
-from switchover.data.source import Source
 from switchover.errors import SwitchoverError
 from switchover.store.repository import AuditEntry
 
@@ -116,19 +114,12 @@ def timeline(plan: PlanState, now: datetime) -> list[dict[str, Any]]:
     return out
 
 
-def _changes(before: Any, after: Any, prefix: str = "") -> list[str]:
-    """``key: old → new`` for what an audit row changed, secrets redacted."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        out: list[str] = []
-        for key in sorted(set(before) | set(after)):
-            if key in ("version", "created_at", "updated_at", "updated_by"):
-                continue
-            out += _changes(before.get(key), after.get(key), f"{prefix}{key}.")
-        return out
-    if before == after:
-        return []
-    b, a = redact(before, limit=80), redact(after, limit=80)
-    return [f"{prefix.rstrip('.')}: {_short(b)} → {_short(a)}"]
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``field: old → new`` for what an audit row changed, secrets redacted."""
+    return [
+        f"{key}: {_short(redact(old, limit=80))} → {_short(redact(new, limit=80))}"
+        for key, old, new in changed_fields(before, after)
+    ]
 
 
 def _short(value: Any) -> str:
@@ -168,19 +159,10 @@ def verdict_rows(app: App, name: str, now: datetime, limit: int = 8) -> list[dic
     return rows
 
 
-@functools.cache
-def _source(url: str) -> Source:
-    return Source(url)
-
-
-def data_source(app: App) -> Source:
-    return _source(os.environ.get("SWITCHOVER_DATA_URL") or app.settings.database_url)
-
-
 def data_view(app: App, now: datetime) -> dict[str, Any]:
     """Data-migration runs and backups; an unreachable source is said, not raised."""
     try:
-        source = data_source(app)
+        source = app.data_source
         runs = [r.to_dict() for r in list_runs(source, limit=10)]
         found = [b.to_dict() for b in backups.list_backups(source)][:10]
     except SwitchoverError as exc:
