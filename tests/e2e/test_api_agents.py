@@ -29,13 +29,6 @@ def client(app: App) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture
-def tokens(app: App) -> dict[str, str]:
-    return {
-        r: app.tokens.create(f"{r}-bot", r, actor="test") for r in ("viewer", "worker", "operator")
-    }
-
-
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

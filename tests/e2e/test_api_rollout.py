@@ -31,15 +31,6 @@ FEATURES = ["stt", "tts", "caching"]
 
 
 @pytest.fixture
-def tokens(app: App) -> dict[str, str]:
-    """One live token per role, named after it (the name is the audit actor)."""
-    return {
-        role: app.tokens.create(f"{role}-bot", role, actor="test")
-        for role in ("viewer", "worker", "operator", "admin")
-    }
-
-
-@pytest.fixture
 def client(app: App) -> Iterator[TestClient]:
     with TestClient(create_app(app)) as c:
         yield c

@@ -27,14 +27,6 @@ notify:
 
 
 @pytest.fixture
-def tokens(app: App) -> dict[str, str]:
-    return {
-        role: app.tokens.create(f"{role}-bot", role, actor="test")
-        for role in ("viewer", "operator")
-    }
-
-
-@pytest.fixture
 def client(app: App) -> Iterator[TestClient]:
     app.rollout.create(NAME, features=["stt", "tts"], actor="seed", description="the demo")
     with TestClient(create_app(app), follow_redirects=False) as c:
