@@ -52,7 +52,6 @@ import platform
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -255,50 +254,6 @@ def in_process(store: Store, templates: Templates, args: argparse.Namespace) -> 
 # part 3: over HTTP --------------------------------------------------------------------
 
 
-def start_server(cli: Path, url: str, workdir: Path, timeout: float = 60.0) -> httpload.Server:
-    port = httpload.free_port()
-    log_path = workdir / "server.log"
-    log = log_path.open("wb")
-    cmd = [
-        str(cli),
-        "serve",
-        "--no-demo",
-        "--no-controller",
-        "--host",
-        httpload.HOST,
-        "--port",
-        str(port),
-    ]
-    env = {**httpload.server_env(), "SWITCHOVER_DATABASE_URL": url}
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            env=env,
-        )
-    except OSError as exc:
-        log.close()
-        raise Skip(f"`switchover serve` could not start: {exc}") from exc
-    server = httpload.Server(proc, port, log_path, log)
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as http:
-        while True:
-            code = proc.poll()
-            if code is not None:
-                server.stop()
-                raise Skip(f"`switchover serve` exited {code}: {server.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if http.get(f"{server.base_url}/healthz").status_code == 200:
-                    return server
-            if time.monotonic() > deadline:
-                server.stop()
-                raise Skip(f"GET /healthz not 200 within {timeout:.0f} s: {server.log_tail()}")
-            time.sleep(0.1)
-
-
 _SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
 
 
@@ -330,7 +285,7 @@ def over_http(
     cli = Path(args.cli) if args.cli else httpload.default_cli()
     try:
         token = httpload.create_token(cli, url)
-        server = start_server(cli, url, workdir)
+        server = httpload.start_server(cli, url, workdir, 60.0, extra=["--no-controller"])
     except (httpload.Skip, Skip) as exc:
         return {"skipped": str(exc)}
     try:

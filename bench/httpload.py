@@ -111,11 +111,15 @@ class Server:
             self._log.close()
 
 
-def start_server(cli: Path, db_url: str, workdir: Path, timeout: float = 30.0) -> Server:
+def start_server(
+    cli: Path, db_url: str, workdir: Path, timeout: float = 30.0, *, extra: Sequence[str] = ()
+) -> Server:
+    """``switchover serve --no-demo [extra…]`` on a free loopback port, once /healthz answers."""
     port = free_port()
     log_path = workdir / "server.log"
     log = log_path.open("wb")
     cmd = [str(cli), "--db", db_url, "serve", "--host", HOST, "--port", str(port), "--no-demo"]
+    cmd += extra
     try:
         proc = subprocess.Popen(
             cmd,
