@@ -14,12 +14,18 @@
     ├── SecretKeyError              secret_key      8         500
     └── DataCheckError              data_check      9         409
 
-Every message names the field that is wrong and how to fix it. Errors from
+Every message names the field that is wrong and how to fix it. A field written in
+backticks (`` `target_percentage` ``) is a reference: ``message`` shows it plain, and each
+entry point words it its own way with :meth:`SwitchoverError.worded` (the CLI as
+``--target-percentage``, the API as the JSON key, the dashboard as the form's label). Errors from
 third-party libraries are translated at the boundary with ``raise ... from exc``
 so that callers only ever catch this tree. Messages never contain secrets.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
 
 __all__ = [
     "AuthError",
@@ -36,6 +42,9 @@ __all__ = [
 ]
 
 
+_FIELD_REF = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)`")
+
+
 class SwitchoverError(Exception):
     """Root of every error switchover raises on purpose."""
 
@@ -44,9 +53,15 @@ class SwitchoverError(Exception):
     http_status = 500
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+        plain = _FIELD_REF.sub(r"\1", message)
+        super().__init__(plain)
+        self.template = message
+        self.message = plain
         self.field = field
+
+    def worded(self, label: Callable[[str], str]) -> str:
+        """The message with each field reference in the caller's words."""
+        return _FIELD_REF.sub(lambda m: label(m.group(1)), self.template)
 
     def to_dict(self) -> dict[str, str | None]:
         return {"code": self.code, "field": self.field, "message": self.message}

@@ -163,7 +163,7 @@ def test_operator_change_is_confirmed_then_applied_and_audited(
     assert 'data-control="percentage"' in page
 
     text = confirm(client, action="percentage", percentage="25", reason="ramp")
-    assert "0 % → 25 %" in text
+    assert "Candidate share: 0 % → 25 %" in text
     assert app.rollout.get(NAME).percentage == 0  # the confirmation changes nothing
 
     done = apply(client, text)
@@ -215,15 +215,17 @@ def test_every_control_applies_through_the_services(
     sign_in(client, tokens["operator"])
     steps: list[tuple[dict[str, str], str]] = [
         ({"action": "feature", "feature": "tts", "enabled": "on"}, "Feature tts: off → on"),
-        ({"action": "tenant", "tenant": "acme", "override": "deny"}, "always legacy"),
-        ({"action": "approve"}, "Approve phase half"),
-        ({"action": "pause"}, "running → paused"),
-        ({"action": "plan_resume"}, "paused → running"),
-        ({"action": "promote"}, "phase half (50 %)"),
+        ({"action": "tenant", "tenant": "acme", "override": "deny"}, "on legacy (deny): none → acme"),
+        ({"action": "approve"}, "Next phase approved: off → on"),
+        ({"action": "pause"}, "Plan: running → paused"),
+        ({"action": "plan_resume"}, "Plan: paused → running"),
+        ({"action": "promote"}, "Plan phase: canary → half"),
         ({"action": "kill"}, "Master switch: on → off"),
+        ({"action": "resume", "plan": "on"}, "Plan: paused → running"),
+        ({"action": "kill"}, "Plan: running → paused"),
         ({"action": "unkill"}, "Master switch: off → on"),
         ({"action": "rollback", "level": "partial", "target_percentage": "5"}, "50 % → 5 %"),
-        ({"action": "rollback", "level": "total"}, "→ 0 %; master switch off"),
+        ({"action": "rollback", "level": "total"}, "Candidate share: 5 % → 0 %"),
     ]
     for form, said in steps:
         text = confirm(client, **form)

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from switchover import commands
 from switchover.access import Principal
 from switchover.api import schemas
 from switchover.api.agents import router as agent_routes
@@ -20,8 +21,9 @@ from switchover.api.auth import TokenCache, requires
 from switchover.api.data import router as data_routes
 from switchover.api.plans import router as plan_routes
 from switchover.bootstrap import App
+from switchover.commands import model as cmd
 from switchover.core.access import Role
-from switchover.core.migration import Migration, Override, require_feature
+from switchover.core.migration import require_feature
 from switchover.core.timewindow import parse_duration
 from switchover.errors import NotFoundError, StoreError, SwitchoverError, ValidationError
 from switchover.metrics.charts import ChartCache
@@ -53,17 +55,6 @@ def _error_response(exc: SwitchoverError) -> ORJSONResponse:
     return ORJSONResponse(body, status_code=exc.http_status)
 
 
-def _override(value: str) -> Override:
-    try:
-        return Override(value)
-    except ValueError:
-        raise ValidationError(
-            f"override {value!r} is not known: use 'allow' (force the candidate) or "
-            "'deny' (force legacy)",
-            field="override",
-        ) from None
-
-
 def _from_request_validation(exc: RequestValidationError) -> ValidationError:
     """FastAPI's schema errors in our error shape: the field and how to fix it."""
     first = exc.errors()[0] if exc.errors() else {}
@@ -81,10 +72,28 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def _changed(request: Request, m: Migration) -> dict[str, Any]:
-    """This process's own decisions see its own change at once, not a poll later."""
+def _who(who: Principal, body: schemas.Change) -> dict[str, Any]:
+    return {
+        "actor": who.name,
+        "reason": body.reason or "",
+        "expected_version": body.expected_version,
+    }
+
+
+def _run(request: Request, command: cmd.MigrationCommand | cmd.CreateMigration) -> dict[str, Any]:
+    """Handle a migration command; the answer is the migration, with what changed.
+
+    This process's own decisions see the change at once, not a poll later.
+    """
+    outcome = commands.handle(request.app.state.app, command)
     request.app.state.snapshot.refresh()
-    return m.to_dict()
+    assert outcome.migration is not None
+    return {
+        **outcome.migration.to_dict(),
+        "message": outcome.message,
+        "changes": [c.to_dict() for c in outcome.changes],
+        "notes": list(outcome.notes),
+    }
 
 
 def create_app(
@@ -166,18 +175,20 @@ def create_app(
     def create_migration(
         body: schemas.CreateMigration, request: Request, who: Operator
     ) -> dict[str, Any]:
-        m = rollout.create(
-            body.name,
-            features=body.features,
-            stickiness=body.stickiness,
-            tenant_key=body.tenant_key,
-            description=body.description,
-            legacy_label=body.legacy_label,
-            candidate_label=body.candidate_label,
-            actor=who.name,
-            reason=body.reason,
+        return _run(
+            request,
+            cmd.CreateMigration(
+                migration=body.name,
+                features=tuple(body.features),
+                stickiness=body.stickiness,
+                tenant_key=body.tenant_key,
+                description=body.description,
+                legacy_label=body.legacy_label,
+                candidate_label=body.candidate_label,
+                actor=who.name,
+                reason=body.reason or "",
+            ),
         )
-        return _changed(request, m)
 
     @api.get("/v1/migrations/{name}", tags=["migrations"])
     def show_migration(name: str, _: Viewer) -> dict[str, Any]:
@@ -195,74 +206,70 @@ def create_app(
     def set_percentage(
         name: str, body: schemas.SetPercentage, request: Request, who: Operator
     ) -> dict[str, Any]:
-        m = rollout.set_percentage(
-            name,
-            body.percentage,
-            actor=who.name,
-            reason=body.reason,
-            expected_version=body.expected_version,
+        return _run(
+            request,
+            cmd.SetPercentage(migration=name, percentage=body.percentage, **_who(who, body)),
         )
-        return _changed(request, m)
 
     @api.put("/v1/migrations/{name}/features/{feature}", tags=["rollout"])
     def set_feature(
         name: str, feature: str, body: schemas.SetFeature, request: Request, who: Operator
     ) -> dict[str, Any]:
-        m = rollout.set_feature(
-            name,
-            feature,
-            body.enabled,
-            actor=who.name,
-            reason=body.reason,
-            expected_version=body.expected_version,
+        return _run(
+            request,
+            cmd.SetFeature(
+                migration=name, feature=feature, enabled=body.enabled, **_who(who, body)
+            ),
         )
-        return _changed(request, m)
 
     @api.put("/v1/migrations/{name}/tenants/{tenant}", tags=["tenants"])
     def set_tenant(
         name: str, tenant: str, body: schemas.SetTenant, request: Request, who: Operator
     ) -> dict[str, Any]:
-        m = rollout.set_tenant(
-            name,
-            tenant,
-            _override(body.override),
-            actor=who.name,
-            reason=body.reason,
-            expected_version=body.expected_version,
+        return _run(
+            request,
+            cmd.SetTenant(migration=name, tenant=tenant, override=body.override, **_who(who, body)),
         )
-        return _changed(request, m)
 
     @api.delete("/v1/migrations/{name}/tenants/{tenant}", tags=["tenants"])
     def clear_tenant(
         name: str, tenant: str, request: Request, who: Operator, reason: str | None = None
     ) -> dict[str, Any]:
-        m = rollout.set_tenant(name, tenant, None, actor=who.name, reason=reason)
-        return _changed(request, m)
+        return _run(
+            request,
+            cmd.SetTenant(
+                migration=name, tenant=tenant, override="clear", actor=who.name, reason=reason or ""
+            ),
+        )
 
     @api.post("/v1/migrations/{name}/known-tenants", tags=["tenants"])
     def register_tenants(name: str, body: schemas.RegisterTenants, who: Operator) -> dict[str, Any]:
-        added = rollout.register_tenants(name, body.tenants, actor=who.name, reason=body.reason)
-        return {"added": added, "given": len(body.tenants)}
+        outcome = commands.handle(
+            app,
+            cmd.RegisterTenants(
+                migration=name,
+                tenants=tuple(body.tenants),
+                actor=who.name,
+                reason=body.reason or "",
+            ),
+        )
+        return dict(outcome.data)
 
     @api.post("/v1/migrations/{name}/kill", tags=["rollout"])
     def kill(
         name: str, request: Request, who: Operator, body: schemas.Change | None = None
     ) -> dict[str, Any]:
-        body = body or schemas.Change()
-        m = rollout.kill(
-            name, actor=who.name, reason=body.reason, expected_version=body.expected_version
-        )
-        return _changed(request, m)
+        """Master switch off: every call to legacy at once; a running plan is paused."""
+        return _run(request, cmd.Kill(migration=name, **_who(who, body or schemas.Change())))
 
     @api.post("/v1/migrations/{name}/resume", tags=["rollout"])
     def resume(
-        name: str, request: Request, who: Operator, body: schemas.Change | None = None
+        name: str, request: Request, who: Operator, body: schemas.Resume | None = None
     ) -> dict[str, Any]:
-        body = body or schemas.Change()
-        m = rollout.resume(
-            name, actor=who.name, reason=body.reason, expected_version=body.expected_version
-        )
-        return _changed(request, m)
+        """Master switch back on. With ``"plan": true`` a paused or rolled-back plan
+        advances again too (the CLI's ``resume --plan``)."""
+        body = body or schemas.Resume()
+        return _run(request, cmd.Resume(migration=name, plan=body.plan, **_who(who, body)))
 
     # decisions ----------------------------------------------------------------------
 
@@ -365,13 +372,15 @@ def create_app(
 
     @api.post("/v1/tokens", status_code=201, tags=["tokens"])
     def create_token(body: schemas.CreateToken, who: Admin) -> dict[str, str]:
-        token = app.tokens.create(body.name, body.role, actor=who.name)
-        return {"name": body.name, "role": body.role, "token": token}
+        outcome = commands.handle(
+            app, cmd.CreateToken(name=body.name, role=body.role, actor=who.name)
+        )
+        return {k: str(v) for k, v in outcome.data.items()}
 
     @api.delete("/v1/tokens/{name}", tags=["tokens"])
-    def revoke_token(name: str, request: Request, _: Admin) -> dict[str, str]:
-        app.tokens.revoke(name)
+    def revoke_token(name: str, request: Request, who: Admin) -> dict[str, str]:
+        outcome = commands.handle(app, cmd.RevokeToken(name=name, actor=who.name))
         request.app.state.token_cache.forget()
-        return {"revoked": name}
+        return {k: str(v) for k, v in outcome.data.items()}
 
     return api

@@ -7,15 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from switchover import commands
 from switchover.access import Principal
 from switchover.api.auth import requires
 from switchover.bootstrap import App
+from switchover.commands import model as cmd
 from switchover.core.access import Role
-from switchover.errors import ValidationError
 
 Viewer = Annotated[Principal, Depends(requires(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(requires(Role.OPERATOR))]
-ACTIONS = ("promote", "pause", "resume", "approve", "abort")
 
 
 class ApplyPlan(BaseModel):
@@ -30,9 +30,15 @@ class PlanAction(BaseModel):
 
 
 class Rollback(BaseModel):
-    level: str = Field(..., description="tenant, partial or total (seed 003 §7).")
+    level: str = Field(
+        ...,
+        description="tenant (tenant_id onto legacy), partial (down to target_percentage), "
+        "total (0 %, master switch off) or data (total, then backup_id restored into the "
+        "server's agent database) (seed 003 §7).",
+    )
     tenant_id: str | None = None
     target_percentage: int | str | None = None
+    backup_id: str | None = Field(None, description="With level data: the backup to restore.")
     reason: str | None = None
 
 
@@ -57,23 +63,34 @@ def router(app: App) -> APIRouter:
         return data
 
     @api.put("/v1/migrations/{name}/plan")
-    def apply_plan(name: str, body: ApplyPlan, who: Operator) -> dict[str, Any]:
-        fn = plans.replace_plan if body.replace else plans.apply
-        state = fn(name, body.source, body.source_name, actor=who.name, reason=body.reason)
-        return state.to_dict(now=app.clock.now())
+    def apply_plan(name: str, body: ApplyPlan, request: Request, who: Operator) -> dict[str, Any]:
+        outcome = commands.handle(
+            app,
+            cmd.ApplyPlan(
+                migration=name,
+                source=body.source,
+                source_name=body.source_name,
+                replace=body.replace,
+                actor=who.name,
+                reason=body.reason or "",
+            ),
+        )
+        refreshed(request)
+        return _plan_answer(outcome)
 
     @api.post("/v1/migrations/{name}/plan/{action}")
     def plan_action(
         name: str, action: str, request: Request, who: Operator, body: PlanAction | None = None
     ) -> dict[str, Any]:
-        if action not in ACTIONS:
-            raise ValidationError(
-                f"unknown plan action {action!r}; use one of {', '.join(ACTIONS)}", field="action"
-            )
+        """promote, pause, resume (the plan only: the master switch must be on), approve,
+        abort."""
         body = body or PlanAction()
-        state = getattr(plans, action)(name, actor=who.name, reason=body.reason)
+        outcome = commands.handle(
+            app,
+            cmd.PlanAction(migration=name, action=action, actor=who.name, reason=body.reason or ""),
+        )
         refreshed(request)
-        return state.to_dict(now=app.clock.now())
+        return _plan_answer(outcome)
 
     @api.get("/v1/migrations/{name}/verdicts")
     def verdicts(
@@ -83,15 +100,35 @@ def router(app: App) -> APIRouter:
 
     @api.post("/v1/migrations/{name}/rollback")
     def rollback(name: str, body: Rollback, request: Request, who: Operator) -> dict[str, Any]:
-        result = plans.rollback(
-            name,
-            body.level,
-            actor=who.name,
-            reason=body.reason,
-            tenant_id=body.tenant_id,
-            target_percentage=body.target_percentage,
+        outcome = commands.handle(
+            app,
+            cmd.Rollback(
+                migration=name,
+                level=body.level,
+                tenant_id=body.tenant_id,
+                target_percentage=body.target_percentage,
+                backup_id=body.backup_id,
+                actor=who.name,
+                reason=body.reason or "",
+            ),
         )
         refreshed(request)
-        return result
+        return {
+            "level": body.level,
+            "migration": outcome.migration.to_dict() if outcome.migration else None,
+            "plan": outcome.plan.to_dict(now=app.clock.now()) if outcome.plan else None,
+            "tenant": outcome.data.get("tenant"),
+            "message": outcome.message,
+            "changes": [c.to_dict() for c in outcome.changes],
+            **{k: v for k, v in outcome.data.items() if k in ("backup", "restored")},
+        }
+
+    def _plan_answer(outcome: commands.Outcome) -> dict[str, Any]:
+        assert outcome.plan is not None
+        return {
+            **outcome.plan.to_dict(now=app.clock.now()),
+            "message": outcome.message,
+            "changes": [c.to_dict() for c in outcome.changes],
+        }
 
     return api

@@ -36,7 +36,19 @@ class SetFeature(Change):
 
 
 class SetTenant(Change):
-    override: str = Field(..., description="'allow' (force candidate) or 'deny' (force legacy).")
+    override: str = Field(
+        ...,
+        description="'allow' (force candidate), 'deny' (force legacy) or 'clear' "
+        "(follow the percentage).",
+    )
+
+
+class Resume(Change):
+    plan: bool = Field(
+        False,
+        description="Also let a paused or rolled-back plan advance again (the CLI's "
+        "'resume --plan'). Without it only the master switch comes back on.",
+    )
 
 
 class RegisterTenants(BaseModel):

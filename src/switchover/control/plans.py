@@ -19,7 +19,7 @@ from switchover.core.migration import Migration, Override
 from switchover.core.plan import Plan, check_features, load_plan
 from switchover.core.plan_state import PlanState, PlanStatus, moved
 from switchover.errors import ConflictError, ValidationError
-from switchover.rollout.service import _actor, _reason, change_in
+from switchover.rollout.service import actor_name, change_in, reason_text
 from switchover.store import control as repo
 from switchover.store.control import VerdictRecord
 from switchover.store.repository import Store, Tx
@@ -89,6 +89,32 @@ def _step_plan_back(
     return new_state
 
 
+def set_plan_status_in(
+    tx: Tx,
+    name: str,
+    status: PlanStatus,
+    action: str,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    only_from: tuple[PlanStatus, ...],
+) -> tuple[PlanState, PlanState] | None:
+    """Move the plan to ``status`` inside the caller's transaction, if it is in one of
+    ``only_from``; ``None`` (nothing written) otherwise. Entering ``running`` starts a
+    fresh phase window: evidence from before does not count."""
+    state = repo.find_plan(tx, name, for_update=True)
+    if state is None or state.status not in only_from:
+        return None
+    started = now if status is PlanStatus.RUNNING else state.phase_started_at
+    after = replace(
+        state, status=status, phase_started_at=started, version=state.version + 1, updated_at=now
+    )
+    repo.update_plan(tx, after, expected_version=state.version)
+    _plan_audit(tx, action, state, after, actor, reason, now)
+    return state, after
+
+
 class PlanService:
     def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
@@ -111,7 +137,7 @@ class PlanService:
 
     def verdicts(self, name: str, *, limit: int = 20) -> list[VerdictRecord]:
         if not 1 <= limit <= 1000:
-            raise ValidationError("--limit must be from 1 to 1000", field="limit")
+            raise ValidationError("`limit` must be from 1 to 1000", field="limit")
         with self.store.read() as tx:
             tx.get_migration(name)
             return repo.list_verdicts(tx, name, limit=limit)
@@ -133,7 +159,7 @@ class PlanService:
         self, name: str, source: str, source_name: str, *, actor: str, reason: str | None = None
     ) -> PlanState:
         """Validate and attach a plan; the controller starts it at its next interval."""
-        actor, why = _actor(actor), _reason(reason)
+        actor, why = actor_name(actor), reason_text(reason)
         if len(source.encode()) > MAX_PLAN_BYTES:
             raise ValidationError(f"{source_name}: larger than 256 KiB", field="plan")
         plan = load_plan(source, source_name)
@@ -152,7 +178,7 @@ class PlanService:
                 raise ConflictError(
                     f"migration {name!r} already runs plan {before.plan.name!r} "
                     f"({before.status.value}, phase {before.phase_name}); abort it first "
-                    f"with 'switchover abort {name}' or replace it with --replace",
+                    f"with 'switchover abort {name}' or replace it (`replace`)",
                     field="name",
                 )
             state = PlanState(
@@ -212,7 +238,7 @@ class PlanService:
         actor: str,
         reason: str | None,
     ) -> PlanState:
-        actor, why = _actor(actor), _reason(reason)
+        actor, why = actor_name(actor), reason_text(reason)
         now = self.clock.now()
         with self.store.transaction() as tx:
             before = repo.get_plan(tx, name, for_update=True)
@@ -298,8 +324,8 @@ class PlanService:
                 m = tx.get_migration(name)
                 if not m.enabled:
                     raise ConflictError(
-                        f"migration {name!r} is killed; 'switchover resume {name}' switches it "
-                        "back on, then resume the plan",
+                        f"migration {name!r} is killed; 'switchover resume {name} --plan' switches "
+                        "it back on and resumes the plan",
                         field="name",
                     )
                 # a fresh window: evidence from before the pause does not count for the phase
@@ -344,13 +370,16 @@ class PlanService:
             lvl = RollbackLevel(level)
         except ValueError:
             raise ValidationError(
-                f"--level {level!r} is not one of tenant, partial, total", field="level"
+                f"`level` {level!r} is not one of tenant, partial, total, data", field="level"
             ) from None
-        actor, why = _actor(actor), _reason(reason)
+        actor, why = actor_name(actor), reason_text(reason)
         now = self.clock.now()
         if lvl is RollbackLevel.TENANT:
             if not tenant_id:
-                raise ValidationError("--level tenant needs --tenant-id ID", field="tenant_id")
+                raise ValidationError(
+                    "a tenant rollback needs `tenant_id`: the tenant to force onto legacy",
+                    field="tenant_id",
+                )
             tenant = mig.validate_tenant_id(tenant_id)
             with self.store.transaction() as tx:
                 m = change_in(
@@ -367,21 +396,17 @@ class PlanService:
         if lvl is RollbackLevel.PARTIAL:
             if target_percentage is None:
                 raise ValidationError(
-                    "--level partial needs --target-percentage N", field="target_percentage"
-                )
-            try:
-                pct = mig.parse_percentage(target_percentage)
-            except ValidationError as exc:
-                raise ValidationError(
-                    exc.message.replace("percentage", "--target-percentage", 1),
+                    "a partial rollback needs `target_percentage`: a percentage below the "
+                    "current one",
                     field="target_percentage",
-                ) from None
+                )
+            pct = mig.parse_percentage(target_percentage, field="target_percentage")
             with self.store.transaction() as tx:
                 current = tx.get_migration(name)
                 if pct >= current.percentage and current.enabled:
                     raise ValidationError(
-                        f"--target-percentage {pct} is not below the current {current.percentage}%"
-                        "; a rollback lowers the percentage",
+                        f"`target_percentage` {pct} is not below the current "
+                        f"{current.percentage} %; a rollback lowers the percentage",
                         field="target_percentage",
                     )
                 m = change_in(

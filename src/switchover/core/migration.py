@@ -134,7 +134,7 @@ def validate_key(value: str, field_name: str) -> str:
     return value
 
 
-def parse_percentage(value: object) -> int:
+def parse_percentage(value: object, *, field: str = "percentage") -> int:
     """Accepts 0..100 as an int or a string of digits; anything else names the fix."""
     if isinstance(value, bool):
         value = repr(value)
@@ -144,13 +144,11 @@ def parse_percentage(value: object) -> int:
         number = int(value)
     else:
         raise ValidationError(
-            f"percentage must be a whole number from 0 to 100, got {value!r}",
-            field="percentage",
+            f"`{field}` must be a whole number from 0 to 100, got {value!r}", field=field
         )
     if not 0 <= number <= 100:
         raise ValidationError(
-            f"percentage must be a whole number from 0 to 100, got {number}",
-            field="percentage",
+            f"`{field}` must be a whole number from 0 to 100, got {number}", field=field
         )
     return number
 

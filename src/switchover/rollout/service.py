@@ -19,20 +19,24 @@ MAX_REASON = 2000
 _UNPINNED_ATTEMPTS = 20
 
 
-def _actor(actor: str) -> str:
+def actor_name(actor: str) -> str:
+    """The audit's "who", checked: not empty, not too long."""
     if not isinstance(actor, str) or not actor.strip():
         raise ValidationError(
-            "the actor is empty: say who makes the change with --by NAME", field="by"
+            "the actor is empty: say who makes the change (`by`)", field="by"
         )
     if len(actor) > MAX_ACTOR:
-        raise ValidationError(f"--by is longer than {MAX_ACTOR} characters", field="by")
+        raise ValidationError(f"`by` is longer than {MAX_ACTOR} characters", field="by")
     return actor.strip()
 
 
-def _reason(reason: str | None) -> str:
+def reason_text(reason: str | None) -> str:
+    """The audit's "why", checked for length."""
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON:
-        raise ValidationError(f"--reason is longer than {MAX_REASON} characters", field="reason")
+        raise ValidationError(
+            f"`reason` is longer than {MAX_REASON} characters", field="reason"
+        )
     return reason
 
 
@@ -53,9 +57,10 @@ class RolloutService:
 
     def audit(self, name: str, *, limit: int = 100) -> list[AuditEntry]:
         if limit < 1:
-            raise ValidationError("--limit must be at least 1", field="limit")
+            raise ValidationError("`limit` must be at least 1", field="limit")
         with self.store.read() as tx:
-            tx.get_migration(name)
+            if not name.startswith("@"):  # @tokens, @data, @agents: not migrations
+                tx.get_migration(name)
             return tx.list_audit(name, limit=limit)
 
     def status(self, name: str) -> RolloutStatus:
@@ -95,7 +100,7 @@ class RolloutService:
         actor: str,
         reason: str | None = None,
     ) -> Migration:
-        actor, why, now = _actor(actor), _reason(reason), self.clock.now()
+        actor, why, now = actor_name(actor), reason_text(reason), self.clock.now()
         m = mig.new_migration(
             name,
             features=features,
@@ -157,7 +162,7 @@ class RolloutService:
         ids = [mig.validate_tenant_id(x) for x in tenants]
         if not ids:
             raise ValidationError("give at least one tenant id", field="tenant")
-        actor, why, now = _actor(actor), _reason(reason), self.clock.now()
+        actor, why, now = actor_name(actor), reason_text(reason), self.clock.now()
         with self.store.transaction() as tx:
             m = tx.get_migration(name)
             added = tx.add_known_tenants(name, ids, now)
@@ -190,7 +195,7 @@ class RolloutService:
         it the caller asked for the change whatever the version, so a lost race is
         retried on a fresh read: the change lands, and nobody else's is overwritten.
         """
-        actor, why = _actor(actor), _reason(reason)
+        actor, why = actor_name(actor), reason_text(reason)
         attempts = 1 if expected_version is not None else _UNPINNED_ATTEMPTS
         for attempt in range(attempts):
             try:
@@ -238,11 +243,13 @@ def change_in(
     now: datetime,
     expected_version: int | None = None,
     known_tenant: str | None = None,
+    skip_unchanged: bool = False,
 ) -> Migration:
     """One audited compare-and-swap change inside the caller's transaction.
 
     The controller uses it to write a verdict, the plan's new phase and the migration's
-    change atomically: either all of them land or none does.
+    change atomically: either all of them land or none does. With ``skip_unchanged`` a
+    change that changes nothing writes nothing (no new version, no audit row).
     """
     before = tx.get_migration(name, for_update=True)
     if expected_version is not None and expected_version != before.version:
@@ -252,7 +259,10 @@ def change_in(
             field="version",
             current_version=before.version,
         )
-    after = mig.stamped(transform(before), now=now, actor=actor)
+    changed = transform(before)
+    if skip_unchanged and changed == before:
+        return before
+    after = mig.stamped(changed, now=now, actor=actor)
     tx.replace_migration(after, expected_version=before.version)
     if known_tenant is not None:
         tx.add_known_tenants(name, [known_tenant], now)

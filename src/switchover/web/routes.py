@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -50,7 +51,7 @@ def _login_redirect(request: Request) -> RedirectResponse:
 
 def _error_fragment(request: Request, exc: SwitchoverError) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, "error.html", {"error": exc.message, "field": exc.field}, exc.http_status
+        request, "error.html", {"error": actions.worded(exc), "field": exc.field}, exc.http_status
     )
 
 
@@ -215,19 +216,20 @@ def dashboard_routes(
     async def confirm(request: Request, name: str) -> Response:
         form = await request.form()
         try:
-            session.operator(request)
+            who = session.operator(request)
             action = actions.parse(form)
-            m = app.rollout.get(name)
-            title, lines = actions.describe(action, m, app.plans.find(name), demo())
+            title, lines, version = await run_in_threadpool(
+                actions.describe, app, name, action, who, demo()
+            )
         except SwitchoverError as exc:
-            context = {"error": exc.message, "field": exc.field}
+            context = {"error": actions.worded(exc), "field": exc.field}
             return templates.TemplateResponse(request, "_confirm.html", context, exc.http_status)
         context = {
             "name": name,
             "title": title,
             "lines": lines,
             "fields": action.form(),
-            "version": m.version,
+            "version": version,
         }
         return templates.TemplateResponse(request, "_confirm.html", context)
 
@@ -238,8 +240,10 @@ def dashboard_routes(
             who = session.operator(request)
             action = actions.parse(form)
             raw_version = str(form.get("expected_version") or "")
-            expected = int(raw_version) if raw_version.isdigit() else None
-            message = actions.apply(app, name, action, who, expected_version=expected, demo=demo())
+            expected = int(raw_version) if raw_version.isdigit() and len(raw_version) < 12 else None
+            message = await run_in_threadpool(
+                actions.apply, app, name, action, who, expected_version=expected, demo=demo()
+            )
         except SwitchoverError as exc:
             return _error_fragment(request, exc)
         request.app.state.snapshot.refresh()
