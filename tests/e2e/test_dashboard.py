@@ -215,7 +215,7 @@ def test_every_control_applies_through_the_services(
     sign_in(client, tokens["operator"])
     steps: list[tuple[dict[str, str], str]] = [
         ({"action": "feature", "feature": "tts", "enabled": "on"}, "Feature tts: off → on"),
-        ({"action": "tenant", "tenant": "acme", "override": "deny"}, "on legacy (deny): none → acme"),
+        ({"action": "tenant", "tenant": "acme", "override": "deny"}, "(deny): none → acme"),
         ({"action": "approve"}, "Next phase approved: off → on"),
         ({"action": "pause"}, "Plan: running → paused"),
         ({"action": "plan_resume"}, "Plan: paused → running"),
