@@ -14,12 +14,12 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from switchover.control.evidence import EvidenceCache
-from switchover.control.notify import EVENTS, Notification, Target
+from switchover.control.notify import EVENTS, Notification, Webhook
 from switchover.core import migration as mig
 from switchover.core.clock import Clock, SystemClock
 from switchover.core.judge import Action, Situation, Verdict, judge
@@ -42,7 +42,10 @@ SETTLE_SECONDS = 10.0
 
 
 class Sender(Protocol):
-    def send(self, targets: Any, n: Notification) -> None: ...
+    """Where the controller's notifications go: a :class:`~switchover.control.notify.Notifier`
+    (webhooks over HTTP) or a :class:`~switchover.control.notify.MemoryNotifier`."""
+
+    def send(self, targets: Sequence[Webhook], n: Notification) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,8 @@ def phase_percentage(plan: Plan, index: int) -> int:
     return plan.phases[index].percentage if index >= 0 else 0
 
 
-def resolve_targets(plan: Plan, env: Mapping[str, str]) -> list[Target]:
+def resolve_targets(plan: Plan, env: Mapping[str, str]) -> list[Webhook]:
+    """The webhooks a plan's ``notify:`` names, URLs and secrets read from ``env``."""
     targets = []
     for i, spec in enumerate(plan.notify):
         url = spec.url or env.get(spec.url_env or "", "")
@@ -87,7 +91,7 @@ def resolve_targets(plan: Plan, env: Mapping[str, str]) -> list[Target]:
                 spec.secret_env,
             )
         try:
-            targets.append(Target(url=url, secret=secret, events=frozenset(spec.events or EVENTS)))
+            targets.append(Webhook(url=url, secret=secret, events=frozenset(spec.events or EVENTS)))
         except ValueError:
             log.warning("plan %s: notify[%d] skipped: not an http(s) URL", plan.name, i)
     return targets

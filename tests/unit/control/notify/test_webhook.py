@@ -1,4 +1,4 @@
-"""Webhook notifications: payload, signatures, retries, isolation between targets, logs.
+"""The webhook target: what is POSTed, signatures, retries, isolation between webhooks, logs.
 
 Every delivery goes over real HTTP to a ``ThreadingHTTPServer`` on 127.0.0.1 that records
 each request and answers from a programmable list of statuses.
@@ -13,9 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -23,20 +21,18 @@ import pytest
 from switchover.control.notify import (
     DELIVERY_HEADER,
     EVENT_HEADER,
-    EVENTS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    MemoryNotifier,
-    Notification,
     Notifier,
-    Target,
+    Webhook,
+    WebhookTarget,
     sign,
-    slack_payload,
     verify,
 )
+from switchover.control.notify.slack import slack_body
 
-AT = datetime(2025, 3, 4, 12, 30, tzinfo=UTC)
-REASONS = ["error rate 0.4 % ≤ 1 %", "p95 latency +12 ms ≤ +50 ms"]
+from .notes import REASONS, note
+
 SECRET = "whsec-0123456789abcdef"
 
 
@@ -102,8 +98,8 @@ class Hook:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def target(self, path: str = "/hook", **kwargs: Any) -> Target:
-        return Target(self.base + path, **kwargs)
+    def target(self, path: str = "/hook", **kwargs: Any) -> Webhook:
+        return Webhook(self.base + path, **kwargs)
 
     def on(self, path: str) -> list[Request]:
         with self.cond:
@@ -149,17 +145,6 @@ def make_notifier() -> Iterator[Callable[..., Notifier]]:
         n.close(timeout=1.0)
 
 
-def note(event: str = "phase_change", **fields: Any) -> Notification:
-    return Notification(
-        event=event,
-        migration="voice_v2",
-        text="voice_v2: advanced canary (1 %) → pilot (10 %)",
-        at=AT,
-        severity="P2",
-        fields={"phase": "pilot", "percentage": 10, "reasons": REASONS, **fields},
-    )
-
-
 def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -189,6 +174,7 @@ def test_body_is_slack_compatible_and_carries_machine_readable_data(
     assert req.headers["Content-Type"] == "application/json"
     assert req.headers["User-Agent"] == "switchover"
     assert req.headers[EVENT_HEADER] == "phase_change"
+    assert req.body == slack_body(note(verdict_id="v-42"))  # the Slack format, byte for byte
     body = req.json()
     assert body["text"].startswith("⏩ ")
     assert "canary (1 %) → pilot (10 %)" in body["text"]
@@ -210,38 +196,6 @@ def test_body_is_slack_compatible_and_carries_machine_readable_data(
         "fields": {"phase": "pilot", "percentage": 10, "reasons": REASONS, "verdict_id": "v-42"},
     }
     assert notifier.stats == {"sent": 1, "failed": 0, "retried": 0, "dropped": 0, "queued": 0}
-
-
-def test_payload_is_json_safe_capped_and_escaped() -> None:
-    odd = Notification(
-        event="rollback",
-        migration="voice_v2",
-        text="rolled back <!channel> & co",
-        at=datetime(2025, 3, 4, 12, 30),  # naive: taken as UTC
-        severity="P0",
-        fields=MappingProxyType(
-            {
-                "reasons": [f"check {i} failed" for i in range(15)],
-                "when": AT,
-                "tags": {"b", "a"},
-                "blob": object(),
-                7: "non-string key",
-            }
-        ),
-    )
-    payload = slack_payload(odd)
-    decoded = json.loads(json.dumps(payload))  # plain JSON, no default= needed
-    assert decoded["text"] == "⏪ rolled back &lt;!channel&gt; &amp; co"
-    elements = decoded["blocks"][2]["elements"]
-    assert len(elements) == 10
-    assert elements[-1]["text"] == "• … and 6 more"
-    data = decoded["switchover"]
-    assert data["at"] == "2025-03-04T12:30:00+00:00"
-    assert len(data["fields"]["reasons"]) == 15  # the machine-readable copy is complete
-    assert data["fields"]["tags"] == ["a", "b"]
-    assert data["fields"]["when"] == "2025-03-04T12:30:00+00:00"
-    assert data["fields"]["7"] == "non-string key"
-    assert data["fields"]["blob"].startswith("<object object")
 
 
 # --- signatures ----------------------------------------------------------------------------
@@ -336,7 +290,7 @@ def test_backoff_doubles_with_jitter_through_an_injected_sleep(
 def test_dead_target_fails_after_max_attempts_without_delaying_a_healthy_one(
     hook: Hook, make_notifier: Callable[..., Notifier]
 ) -> None:
-    dead = Target(f"http://127.0.0.1:{closed_port()}/hook")
+    dead = Webhook(f"http://127.0.0.1:{closed_port()}/hook")
     # Backoff 0.1 s doubling over 5 attempts: ~1.5 s before the dead target is given up.
     notifier = make_notifier(max_attempts=5, backoff=0.1, max_backoff=10.0)
     started = time.monotonic()
@@ -423,7 +377,7 @@ def test_final_failure_log_names_the_host_but_no_token_nor_secret(
     caplog.set_level(logging.DEBUG, logger="switchover.notify")
     hook.default = Answer(403)
     token_path = "/services/T0001/B0002/XXSECRETTOKENXX?token=QUERYTOKEN"
-    refused = Target(f"http://127.0.0.1:{closed_port()}{token_path}", secret=SECRET)
+    refused = Webhook(f"http://127.0.0.1:{closed_port()}{token_path}", secret=SECRET)
     notifier = make_notifier(max_attempts=2)
     notifier.send([hook.target(token_path, secret=SECRET), refused], note("rollback"))
     assert notifier.flush(5)
@@ -441,41 +395,53 @@ def test_final_failure_log_names_the_host_but_no_token_nor_secret(
 
 
 def test_display_and_repr_hide_path_query_and_credentials() -> None:
-    slack = Target("https://hooks.slack.com/services/T00/B00/XXXX?x=1", secret=SECRET)
+    slack = Webhook("https://hooks.slack.com/services/T00/B00/XXXX?x=1", secret=SECRET)
     assert slack.display() == "https://hooks.slack.com/…"
     assert "XXXX" not in repr(slack) and SECRET not in repr(slack)
-    with_port = Target("http://user:pw@Example.COM:8080/a?b=c")
+    with_port = Webhook("http://user:pw@Example.COM:8080/a?b=c")
     assert with_port.display() == "http://example.com:8080/…"
-    assert Target("https://example.com").display() == "https://example.com/"
-    assert Target("http://[::1]:9000/x").display() == "http://[::1]:9000/…"
+    assert Webhook("https://example.com").display() == "https://example.com/"
+    assert Webhook("http://[::1]:9000/x").display() == "http://[::1]:9000/…"
 
 
-def test_invalid_targets_and_notifications_are_rejected_up_front() -> None:
+def test_invalid_webhooks_are_rejected_up_front() -> None:
     with pytest.raises(ValueError, match="http"):
-        Target("ftp://example.com/hook")
+        Webhook("ftp://example.com/hook")
+    with pytest.raises(ValueError, match="http"):
+        Webhook("https://example.com:99999/hook")
     with pytest.raises(ValueError, match="unknown notification events"):
-        Target("https://example.com/hook", events=frozenset({"phase_changed"}))
-    with pytest.raises(ValueError, match="unknown notification event"):
-        Notification(event="done", migration="m", text="t", at=AT)
-    with pytest.raises(ValueError, match="severity"):
-        Notification(event="hold", migration="m", text="t", at=AT, severity="P9")
-    assert Target("https://example.com/hook", events={"hold"}).events == frozenset({"hold"})  # type: ignore[arg-type]
+        Webhook("https://example.com/hook", events=frozenset({"phase_changed"}))
+    assert Webhook("https://example.com/hook", events={"hold"}).events == frozenset({"hold"})  # type: ignore[arg-type]
 
 
-def test_memory_notifier_records_what_each_target_would_get() -> None:
-    memory = MemoryNotifier()
-    all_events = Target("https://example.com/all")
-    rollbacks = Target("https://example.com/rb", events=frozenset({"rollback"}))
-    memory.send([all_events, rollbacks], note("phase_change"))
-    memory.send([all_events, rollbacks], note("rollback"))
-    assert [(t.url, n.event) for t, n in memory.sent] == [
-        ("https://example.com/all", "phase_change"),
-        ("https://example.com/all", "rollback"),
-        ("https://example.com/rb", "rollback"),
-    ]
-    assert [n.event for n in memory.notifications()] == ["phase_change", "rollback"]
-    assert memory.flush() is True
-    memory.close()
-    memory.send([all_events], note("completed"))
-    assert memory.stats == {"sent": 3, "failed": 0, "retried": 0, "dropped": 1, "queued": 0}
-    assert set(EVENTS) == {"phase_change", "hold", "rollback", "approval_needed", "completed"}
+# --- one webhook as a Target ---------------------------------------------------------------
+
+
+def test_a_webhook_target_delivers_through_a_notifier_of_its_own_and_closes_it(
+    hook: Hook,
+) -> None:
+    target = WebhookTarget(hook.base + "/own", secret=SECRET, events=["rollback"])
+    target.send(note("phase_change"))  # not subscribed
+    target.send(note("rollback"))
+    assert target.notifier.flush(5)
+    [req] = hook.on("/own")
+    assert req.headers[EVENT_HEADER] == "rollback"
+    assert verify(SECRET, req.headers[TIMESTAMP_HEADER], req.body, req.headers[SIGNATURE_HEADER])
+    target.close()
+    target.send(note("rollback"))  # closed: dropped, never raised
+    assert target.notifier.stats["dropped"] == 1
+    assert SECRET not in repr(target) and "/own" not in repr(target)
+
+
+def test_webhook_targets_on_a_shared_notifier_leave_it_open(
+    hook: Hook, make_notifier: Callable[..., Notifier]
+) -> None:
+    shared = make_notifier()
+    first = WebhookTarget(hook.base + "/a", notifier=shared)
+    second = WebhookTarget(hook.base + "/b", notifier=shared)
+    first.send(note())
+    first.close()
+    second.send(note("hold"))
+    assert shared.flush(5)
+    assert [r.path for r in sorted(hook.requests, key=lambda r: r.path)] == ["/a", "/b"]
+    assert shared.stats["sent"] == 2

@@ -1,15 +1,12 @@
-"""Webhook notifications for the rollout controller: Slack-compatible, signed, retried.
+"""The webhook target: Slack-compatible JSON, HMAC-signed, POSTed and retried off-thread.
 
-The controller calls :meth:`Notifier.send` on a phase change, a hold, a rollback, when an
-approval is needed and on completion. ``send`` only enqueues: one daemon thread POSTs the
-JSON body to every target that subscribed to the event, so a slow or failing target never
-blocks or crashes the controller.
-
-Each request carries ``X-Switchover-Event``, ``X-Switchover-Timestamp`` (unix seconds) and,
-when the target has a secret, ``X-Switchover-Signature: sha256=<hex>`` over
-``f"{timestamp}."`` + body (the Stripe/Slack scheme; receivers check it with :func:`verify`
-and reject stale timestamps to stop replays). ``X-Switchover-Delivery`` stays the same
-across the retries of one delivery so a receiver can drop duplicates.
+A :class:`Webhook` is an address (URL, optional secret, the events it subscribed to); a
+plan's ``notify:`` list resolves to webhooks. The :class:`Notifier` delivers to them:
+:meth:`Notifier.send` only enqueues, and one daemon thread POSTs the body
+(:func:`~switchover.control.notify.slack.slack_body`) to every webhook that subscribed to
+the event, so a slow or failing receiver never blocks or crashes the controller. The
+headers and the signature scheme are in :mod:`switchover.control.notify.signature`.
+:class:`WebhookTarget` is one webhook as a :class:`~switchover.control.notify.base.Target`.
 
 2xx is success. 4xx other than 408/429, and redirects, fail at once. 5xx, 408, 429,
 timeouts and connection errors are retried with exponential backoff and jitter, honouring
@@ -17,64 +14,42 @@ a numeric ``Retry-After``. Retries are re-scheduled on a heap rather than slept 
 one dead target delays the others by at most one request timeout.
 
 Target URLs may themselves be secret (a Slack webhook URL is a credential): logs name a
-target only by :meth:`Target.display` (scheme, host and port) and never the URL, the secret
-or the signature.
+target only by :meth:`Webhook.display` (scheme, host and port) and never the URL, the
+secret or the signature.
 """
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import hmac
 import itertools
-import json
 import logging
 import math
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from enum import Enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
+
+from switchover.control.notify.base import EVENTS, Notification, check_events
+from switchover.control.notify.signature import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
+from switchover.control.notify.slack import slack_body
 
 log = logging.getLogger("switchover.notify")
 
-EVENTS: tuple[str, ...] = ("phase_change", "hold", "rollback", "approval_needed", "completed")
-SEVERITIES: tuple[str, ...] = ("P0", "P1", "P2", "P3")
-
-SIGNATURE_HEADER = "X-Switchover-Signature"
-TIMESTAMP_HEADER = "X-Switchover-Timestamp"
-EVENT_HEADER = "X-Switchover-Event"
-DELIVERY_HEADER = "X-Switchover-Delivery"
 USER_AGENT = "switchover"
 
-EMOJI: Mapping[str, str] = {
-    "phase_change": "⏩",
-    "hold": "⏸️",
-    "rollback": "⏪",
-    "approval_needed": "✋",
-    "completed": "✅",
-}
-TITLES: Mapping[str, str] = {
-    "phase_change": "Phase change",
-    "hold": "Hold",
-    "rollback": "Rollback",
-    "approval_needed": "Approval needed",
-    "completed": "Completed",
-}
-
-MAX_REASONS = 10  # a Slack context block holds at most 10 elements
-MAX_FIELDS = 10  # a Slack section holds at most 10 fields
-_MAX_SECTION_TEXT = 2900  # Slack: 3000 characters per section text
-_MAX_ITEM_TEXT = 300
 _RETRY_STATUSES = frozenset({408, 429})
 _MAX_EXPONENT = 32
 _RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -85,11 +60,11 @@ _RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-# --- targets and notifications -------------------------------------------------------------
+# --- the address ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class Webhook:
     """A webhook receiver. ``url`` may be a credential: show it only through :meth:`display`."""
 
     url: str
@@ -109,11 +84,7 @@ class Target:
             )
         if self.secret is not None and not isinstance(self.secret, str):
             raise ValueError("a notification target secret must be a string or None")
-        events = frozenset(self.events)
-        unknown = sorted(events - set(EVENTS))
-        if unknown:
-            raise ValueError(f"unknown notification events {unknown}; known: {list(EVENTS)}")
-        object.__setattr__(self, "events", events)
+        object.__setattr__(self, "events", check_events(self.events))
 
     def display(self) -> str:
         """``scheme://host[:port]/…``: safe to log, without credentials, path or query."""
@@ -127,195 +98,40 @@ class Target:
 
     def __repr__(self) -> str:
         secret = "'***'" if self.secret is not None else "None"
-        return f"Target(url={self.display()!r}, secret={secret}, events={sorted(self.events)!r})"
+        return f"Webhook(url={self.display()!r}, secret={secret}, events={sorted(self.events)!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One thing that happened to a rollout, told once to every subscribed target."""
+class WebhookTarget:
+    """One webhook as a :class:`~switchover.control.notify.base.Target`.
 
-    event: str
-    migration: str
-    text: str
-    at: datetime
-    severity: str = "P3"
-    fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
-
-    def __post_init__(self) -> None:
-        if self.event not in EVENTS:
-            raise ValueError(f"unknown notification event {self.event!r}; known: {list(EVENTS)}")
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {list(SEVERITIES)}, got {self.severity!r}")
-
-
-# --- payload -------------------------------------------------------------------------------
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types all the way down; anything unknown becomes its ``str``."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return _jsonable(value.value)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted((_jsonable(v) for v in value), key=str)
-    return str(value)
-
-
-def _iso(at: datetime) -> str:
-    """ISO 8601; a naive datetime is taken to be UTC."""
-    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).isoformat()
-
-
-def _escape(text: str) -> str:
-    """Slack mrkdwn control characters, so ``<!channel>`` in a reason pings nobody."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _reasons(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, Mapping):
-        return [f"{k}: {v}" for k, v in value.items()]
-    try:
-        return [str(v) for v in value]
-    except TypeError:
-        return [str(value)]
-
-
-def slack_payload(n: Notification) -> dict[str, Any]:
-    """A Slack incoming-webhook body, plus the machine-readable ``switchover`` object."""
-    emoji = EMOJI.get(n.event, "")
-    title = TITLES.get(n.event, n.event)
-    fields = dict(n.fields)
-
-    shown: list[tuple[str, str]] = []
-    if fields.get("phase") is not None:
-        shown.append(("Phase", _show(fields["phase"])))
-    if fields.get("percentage") is not None:
-        pct = fields["percentage"]
-        shown.append(("Percentage", f"{_show(pct)}%" if isinstance(pct, int | float) else str(pct)))
-    shown.append(("Severity", n.severity))
-    for key, value in fields.items():
-        if key in ("phase", "percentage", "reasons") or value is None:
-            continue
-        if isinstance(value, bool | int | float | str):
-            shown.append((str(key).replace("_", " ").capitalize(), _show(value)))
-    shown = shown[:MAX_FIELDS]
-
-    reasons = _reasons(fields.get("reasons"))
-    if len(reasons) > MAX_REASONS:
-        more = len(reasons) - (MAX_REASONS - 1)
-        reasons = [*reasons[: MAX_REASONS - 1], f"… and {more} more"]
-
-    headline = f"{emoji} *{_escape(n.migration)}* · {title} ({n.severity})"
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": _clip(f"{headline}\n{_escape(n.text)}", _MAX_SECTION_TEXT),
-            },
-        },
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*{label}*\n{_escape(_clip(str(value), 200))}"}
-                for label, value in shown
-            ],
-        },
-    ]
-    if reasons:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [
-                    {"type": "mrkdwn", "text": f"• {_escape(_clip(r, _MAX_ITEM_TEXT))}"}
-                    for r in reasons
-                ],
-            }
-        )
-    return {
-        "text": _clip(f"{emoji} {_escape(n.text)}", _MAX_SECTION_TEXT),
-        "blocks": blocks,
-        "switchover": {
-            "event": n.event,
-            "migration": n.migration,
-            "severity": n.severity,
-            "at": _iso(n.at),
-            "fields": _jsonable(fields),
-        },
-    }
-
-
-def _body(n: Notification) -> bytes:
-    payload = slack_payload(n)
-    try:
-        return orjson.dumps(payload, default=str)
-    except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
-        return json.dumps(payload, default=str, ensure_ascii=False).encode()
-
-
-# --- signatures ----------------------------------------------------------------------------
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=`` + hex HMAC-SHA256 of ``f"{timestamp}."`` + body, keyed by ``secret``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify(
-    secret: str,
-    timestamp: str,
-    body: bytes,
-    signature: str,
-    *,
-    tolerance: float | None = None,
-    now: float | None = None,
-) -> bool:
-    """Whether ``signature`` is ours for this timestamp and body (constant-time compare).
-
-    With ``tolerance`` (seconds), a timestamp further than that from ``now`` (default: the
-    current time) is rejected too, which stops replays of a captured request.
+    It delivers through ``notifier`` (shared: whoever made it closes it) or, without one,
+    through a :class:`Notifier` of its own that :meth:`close` closes.
     """
-    if not isinstance(signature, str) or not isinstance(timestamp, str):
-        return False
-    if tolerance is not None:
-        try:
-            sent_at = int(timestamp)
-        except ValueError:
-            return False
-        current = time.time() if now is None else now
-        if abs(current - sent_at) > tolerance:
-            return False
-    expected = sign(secret, timestamp, body).encode()
-    return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
+
+    def __init__(
+        self,
+        url: str,
+        secret: str | None = None,
+        events: Iterable[str] = EVENTS,
+        *,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.webhook = Webhook(url, secret, frozenset(events))
+        self._own = notifier is None
+        self.notifier = notifier if notifier is not None else Notifier()
+
+    def send(self, notification: Notification) -> None:
+        self.notifier.send([self.webhook], notification)
+
+    def close(self) -> None:
+        if self._own:
+            self.notifier.close()
+
+    def __repr__(self) -> str:
+        return f"WebhookTarget({self.webhook!r})"
 
 
-# --- notifiers -----------------------------------------------------------------------------
+# --- delivery ------------------------------------------------------------------------------
 
 
 _WORKER_NAME = "switchover-notify"
@@ -351,22 +167,9 @@ def _redact_httpx_logs() -> None:
             _redact_installed = True
 
 
-class NotifierLike(Protocol):
-    """What the controller needs: :class:`Notifier` and :class:`MemoryNotifier` both fit."""
-
-    def send(self, targets: Sequence[Target], n: Notification) -> None: ...
-
-    def flush(self, timeout: float = 10.0) -> bool: ...
-
-    def close(self, timeout: float = 5.0) -> None: ...
-
-    @property
-    def stats(self) -> dict[str, int]: ...
-
-
 @dataclass(slots=True, eq=False)
 class _Delivery:
-    target: Target
+    target: Webhook
     event: str
     body: bytes
     delivery_id: str
@@ -426,13 +229,13 @@ class Notifier:
 
     # -- public surface --
 
-    def send(self, targets: Sequence[Target], n: Notification) -> None:
+    def send(self, targets: Sequence[Webhook], n: Notification) -> None:
         """Enqueue one delivery per target subscribed to ``n.event``; never blocks or raises."""
         try:
             chosen = [t for t in targets if n.event in t.events]
             if not chosen:
                 return
-            body = _body(n)
+            body = slack_body(n)
             with self._cond:
                 if self._closing:
                     self._counts["dropped"] += len(chosen)
@@ -673,48 +476,3 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-class MemoryNotifier:
-    """Keeps what would be sent, in order: for the simulator and tests."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[Target, Notification]] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        self._dropped = 0
-
-    def send(self, targets: Sequence[Target], n: Notification) -> None:
-        chosen = [t for t in targets if n.event in t.events]
-        with self._lock:
-            if self._closed:
-                self._dropped += len(chosen)
-                return
-            self.sent.extend((t, n) for t in chosen)
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        return True
-
-    def close(self, timeout: float = 5.0) -> None:
-        with self._lock:
-            self._closed = True
-
-    @property
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {
-                "sent": len(self.sent),
-                "failed": 0,
-                "retried": 0,
-                "dropped": self._dropped,
-                "queued": 0,
-            }
-
-    def notifications(self, event: str | None = None) -> list[Notification]:
-        """What was sent (once per notification, whatever the number of targets)."""
-        with self._lock:
-            seen: list[Notification] = []
-            for _, n in self.sent:
-                if (event is None or n.event == event) and not any(n is s for s in seen):
-                    seen.append(n)
-            return seen
