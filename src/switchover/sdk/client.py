@@ -1,12 +1,15 @@
 """``switchover.connect(url)``: decisions in about a microsecond, from a local snapshot.
 
 The client loads every migration once, compiles each for fast decisions, and keeps
-them fresh from a background thread: every ``refresh_interval`` seconds it asks the
-source for the store version and reloads when it moved; on PostgreSQL it also waits
-on LISTEN/NOTIFY, so a change reaches it within milliseconds. If the source becomes
+them fresh from a background thread: every ``refresh_interval`` seconds it asks its
+backend for the version and reloads when it moved; on PostgreSQL it also waits on
+LISTEN/NOTIFY, so a change reaches it within milliseconds. If the backend becomes
 unreachable the last snapshot keeps serving and :meth:`Client.health` reports how
 stale it is; with no snapshot at all every decision is legacy, reason
 ``store_unreachable``. :meth:`MigrationHandle.decide` never raises for a store problem.
+
+The client talks to one :class:`~switchover.sdk.backends.Backend` and never asks which
+kind: the store, a switchover server, or memory (``Client(MemoryBackend([...]))``).
 """
 
 from __future__ import annotations
@@ -32,11 +35,10 @@ from switchover.core.decision import (
 )
 from switchover.core.migration import Migration
 from switchover.core.observation import validate_outcome
-from switchover.errors import StoreError
-from switchover.sdk.recorder import NullSink, Recorder, RollupSink
-from switchover.sdk.router import ErrorHook, Outcome, Router, routed_decorator
-from switchover.sdk.sources import SnapshotSource, source_for
-from switchover.store.engine import DEFAULT_URL
+from switchover.sdk.backends import Backend, SnapshotSource, as_backend, backend_for
+from switchover.sdk.recorder import DEFAULT_FLUSH_INTERVAL, Recorder
+from switchover.sdk.router import Router, routed_decorator
+from switchover.sdk.types import ErrorHook, Outcome
 
 log = logging.getLogger("switchover.sdk")
 
@@ -51,7 +53,7 @@ class MigrationHandle:
     def __init__(self, client: Client, name: str) -> None:
         self._client = client
         self.name = name
-        self._router = Router(self, client.error_hook)
+        self._router = Router(name, client, client.error_hook)
 
     # routing ---------------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class MigrationHandle:
         """Which side serves this call. Never raises for a store problem."""
         compiled = self._client._compiled.get(self.name)
         if compiled is None:
-            return self._client._no_migration(self.name, feature)
+            return self._client.missing(self.name, feature)
         return compiled.decide(feature, context if context is not None else _EMPTY)
 
     def is_candidate(
@@ -211,21 +213,32 @@ class MigrationHandle:
 
 
 class Client:
+    """Decisions from a local snapshot of ``backend``, routing, and recorded calls.
+
+    ``backend`` is a :class:`~switchover.sdk.backends.Backend` (``connect(url)`` builds
+    one from a URL; ``MemoryBackend`` holds migrations in memory), or a bare snapshot
+    source, which decides but keeps nothing recorded. Recorded calls are flushed to the
+    backend every ``flush_interval`` seconds unless a ``recorder`` is given.
+    ``status_reader`` and ``window_reader`` replace the backend's ``status`` and
+    ``window`` reads (``reader(name)``, ``reader(name, since, until, operation, last)``).
+    """
+
     def __init__(
         self,
-        source: SnapshotSource,
+        backend: Backend | SnapshotSource,
         *,
         refresh_interval: float = 1.0,
         clock: Clock | None = None,
         background: bool = True,
-        status_reader: Any = None,
+        status_reader: Callable[[str], dict[str, Any]] | None = None,
         recorder: Recorder | None = None,
-        window_reader: Any = None,
+        window_reader: Callable[..., dict[str, Any]] | None = None,
         error_hook: ErrorHook | None = None,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
     ) -> None:
         if refresh_interval <= 0:
             raise ValueError("refresh_interval must be positive")
-        self._source = source
+        self.backend: Backend = as_backend(backend)
         self._clock = clock or SystemClock()
         self.refresh_interval = refresh_interval
         self._compiled: dict[str, CompiledMigration] = {}
@@ -236,7 +249,12 @@ class Client:
         self._failures = 0
         self._status_reader = status_reader
         self._window_reader = window_reader
-        self.recorder = recorder or Recorder(NullSink(), background=False)
+        self.recorder = recorder or Recorder(
+            self.backend,
+            flush_interval=flush_interval,
+            time_fn=(lambda: clock.now().timestamp()) if clock is not None else time.time,
+            background=background,
+        )
         self.error_hook = error_hook
         self._handles: dict[str, MigrationHandle] = {}
         self._stop = threading.Event()
@@ -258,18 +276,23 @@ class Client:
             handle = self._handles[name] = MigrationHandle(self, name)
         return handle
 
-    def _no_migration(self, name: str, feature: str | None) -> Decision:
+    def compiled(self, name: str) -> CompiledMigration | None:
+        """Migration ``name`` as compiled from the current snapshot, or None."""
+        return self._compiled.get(name)
+
+    def missing(self, name: str, feature: str | None) -> Decision:
+        """Legacy for a migration not in the snapshot: unknown, or never loaded at all."""
         return unknown_migration(name, feature) if self._loaded else unreachable(name, feature)
 
     # freshness ----------------------------------------------------------------------
 
     def refresh(self) -> bool:
-        """Check the source once; reload when the version moved. False if unreachable."""
+        """Check the backend once; reload when the version moved. False if unreachable."""
         with self._lock:
             try:
-                version = self._source.version()
+                version = self.backend.version()
                 if version != self._version or not self._loaded:
-                    version, migrations = self._source.load()
+                    version, migrations = self.backend.load()
                     self._compiled = {m.name: CompiledMigration(m) for m in migrations}
                     self._version = version
                     self._loaded = True
@@ -312,7 +335,7 @@ class Client:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._source.wait_for_change(self.refresh_interval, self._stop)
+            self.backend.wait_for_change(self.refresh_interval, self._stop)
             if self._stop.is_set():
                 break
             self.refresh()
@@ -325,14 +348,14 @@ class Client:
         operation: str | None,
         last: timedelta | None,
     ) -> dict[str, Any]:
-        if self._window_reader is None:
-            raise NotImplementedError("window needs a store or server URL")
-        return self._window_reader(name, since, until, operation, last)
+        if self._window_reader is not None:
+            return self._window_reader(name, since, until, operation, last)
+        return self.backend.window(name, since=since, until=until, operation=operation, last=last)
 
     def _status(self, name: str) -> dict[str, Any]:
-        if self._status_reader is None:
-            raise NotImplementedError("status needs a store or server URL")
-        return self._status_reader(name)
+        if self._status_reader is not None:
+            return self._status_reader(name)
+        return self.backend.status(name)
 
     # lifecycle ----------------------------------------------------------------------
 
@@ -346,7 +369,7 @@ class Client:
         if self._thread is not None:
             self._thread.join(timeout=10)
         with contextlib.suppress(Exception):
-            self._source.close()
+            self.backend.close()
 
     def __enter__(self) -> Client:
         return self
@@ -368,97 +391,38 @@ def _first_line(exc: BaseException) -> str:
 def connect(
     url: str | None = None,
     *,
+    backend: Backend | None = None,
     token: str | None = None,
     refresh_interval: float = 1.0,
     background: bool = True,
     clock: Clock | None = None,
-    flush_interval: float = 5.0,
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
     retention_days: float = 7.0,
     error_hook: ErrorHook | None = None,
 ) -> Client:
     """A client for the store at ``url`` (a database URL, or a switchover server URL).
 
     ``url`` defaults to ``SWITCHOVER_DATABASE_URL`` or the embedded SQLite store.
-    For a server URL the token defaults to ``SWITCHOVER_TOKEN``.
+    For a server URL the token defaults to ``SWITCHOVER_TOKEN``. Give ``backend``
+    instead of a URL to use one directly (``connect(backend=MemoryBackend([...]))``).
     """
-    url = url or os.environ.get("SWITCHOVER_DATABASE_URL") or DEFAULT_URL
-    token = token or os.environ.get("SWITCHOVER_TOKEN")
-    source = source_for(url, token)
+    if backend is None:
+        url = url or os.environ.get("SWITCHOVER_DATABASE_URL") or _default_url()
+        token = token or os.environ.get("SWITCHOVER_TOKEN")
+        backend = backend_for(url, token, retention_days=retention_days, clock=clock)
+    elif url is not None:
+        raise ValueError("give connect() a url or a backend, not both")
     return Client(
-        source,
+        backend,
         refresh_interval=refresh_interval,
         clock=clock,
         background=background,
-        status_reader=_status_reader(source),
-        recorder=Recorder(
-            _sink_for(source, retention_days, clock),
-            flush_interval=flush_interval,
-            time_fn=(lambda: clock.now().timestamp()) if clock is not None else time.time,
-            background=background,
-        ),
-        window_reader=_window_reader(source, clock),
+        flush_interval=flush_interval,
         error_hook=error_hook,
     )
 
 
-def _sink_for(source: SnapshotSource, retention_days: float, clock: Clock | None) -> RollupSink:
-    from switchover.sdk.sinks import HttpSink
-    from switchover.sdk.sources import HttpSource, StoreSource
-    from switchover.store.rollup_sink import StoreSink
+def _default_url() -> str:
+    from switchover.store.engine import DEFAULT_URL
 
-    if isinstance(source, StoreSource):
-        return StoreSink(
-            source.store,
-            retention_days=retention_days,
-            time_fn=(lambda: clock.now().timestamp()) if clock is not None else time.time,
-        )
-    if isinstance(source, HttpSource):
-        return HttpSink(source.http)
-    return NullSink()
-
-
-def _window_reader(source: SnapshotSource, clock: Clock | None) -> Any:
-    from switchover.sdk.sources import HttpSource, StoreSource
-
-    if isinstance(source, StoreSource):
-        from switchover.metrics.service import MetricsService
-
-        service = MetricsService(source.store, clock)
-
-        def read(name, since, until, operation, last):  # type: ignore[no-untyped-def]
-            report = service.window(name, since=since, until=until, last=last, operation=operation)
-            return report.to_dict()
-
-        return read
-    if isinstance(source, HttpSource):
-
-        def read_http(name, since, until, operation, last):  # type: ignore[no-untyped-def]
-            params: dict[str, str] = {}
-            if since is not None:
-                params["since"] = since.isoformat()
-            if until is not None:
-                params["until"] = until.isoformat()
-            if operation is not None:
-                params["operation"] = operation
-            if last is not None:
-                params["window"] = f"{int(last.total_seconds())}s"
-            response = source.http.get(f"/v1/migrations/{name}/metrics", params=params)
-            if response.status_code != 200:
-                raise StoreError(f"the switchover server answered {response.status_code}")
-            return response.json()
-
-        return read_http
-    return None
-
-
-def _status_reader(source: SnapshotSource) -> Any:
-    from switchover.sdk.sources import HttpSource, StoreSource
-
-    if isinstance(source, StoreSource):
-        from switchover.rollout.service import RolloutService
-
-        service = RolloutService(source.store)
-        return lambda name: service.status(name).to_dict()
-    if isinstance(source, HttpSource):
-        return lambda name: source._get(f"/v1/migrations/{name}/status")
-    return None
+    return DEFAULT_URL

@@ -24,16 +24,14 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import switchover.sdk.deadline as deadline
 from switchover.core.compare import Comparator, comparator
 from switchover.core.decision import Decision, Side
 from switchover.core.observation import validate_outcome
 from switchover.core.redact import redact, redact_text
-from switchover.sdk import deadline
-
-if TYPE_CHECKING:
-    from switchover.sdk.client import MigrationHandle
+from switchover.sdk.types import ErrorHook, Outcome, RoutedHandle, SnapshotView
 
 log = logging.getLogger("switchover.router")
 
@@ -42,9 +40,6 @@ _perf = time.perf_counter
 _EMPTY: Mapping[str, Any] = {}
 _LEGACY = Side.LEGACY.value
 _CANDIDATE = Side.CANDIDATE.value
-
-Outcome = Mapping[str, float] | Callable[[Any], Mapping[str, float] | None] | None
-ErrorHook = Callable[[str, BaseException], None]
 
 
 @dataclass(slots=True)
@@ -96,10 +91,11 @@ def _attach(legacy_exc: BaseException, candidate_exc: BaseException) -> None:
 
 
 class Router:
-    """Routing for one migration handle; created by the handle, not by users."""
+    """Routing for one migration of a client; created by its handle, not by users."""
 
-    def __init__(self, handle: MigrationHandle, error_hook: ErrorHook | None = None) -> None:
-        self.handle = handle
+    def __init__(self, name: str, view: SnapshotView, error_hook: ErrorHook | None = None) -> None:
+        self.name = name
+        self.view = view
         self.error_hook = error_hook
         self.ops: dict[str, OperationConfig] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -135,10 +131,9 @@ class Router:
         self, feature: str | None, context: Mapping[str, Any] | None
     ) -> tuple[Decision, str | None]:
         """The decision, and the caller's tenant for per-tenant counts."""
-        client = self.handle._client
-        compiled = client._compiled.get(self.handle.name)
+        compiled = self.view.compiled(self.name)
         if compiled is None:
-            return client._no_migration(self.handle.name, feature), None
+            return self.view.missing(self.name, feature), None
         if not context:
             return compiled.decide(feature, _EMPTY), None
         tenant = context.get(compiled.tenant_key)
@@ -210,8 +205,8 @@ class Router:
         outcome: Outcome,
         result: Any,
     ) -> None:
-        self.handle._client.recorder.record(
-            self.handle.name,
+        self.view.recorder.record(
+            self.name,
             operation,
             side,
             (_perf() - started) * 1000.0,
@@ -225,8 +220,8 @@ class Router:
     def _failed(
         self, operation: str, side: str, started: float, tenant: str | None, exc: BaseException
     ) -> None:
-        self.handle._client.recorder.record(
-            self.handle.name,
+        self.view.recorder.record(
+            self.name,
             operation,
             side,
             (_perf() - started) * 1000.0,
@@ -270,8 +265,8 @@ class Router:
         result: Any,
     ) -> None:
         error_type = _error_type(candidate_exc)
-        self.handle._client.recorder.record(
-            self.handle.name,
+        self.view.recorder.record(
+            self.name,
             operation,
             _CANDIDATE,
             candidate_ms,
@@ -283,7 +278,7 @@ class Router:
         )
         _log_event(
             "fallback",
-            migration=self.handle.name,
+            migration=self.name,
             operation=operation,
             error_type=error_type,
             error=str(candidate_exc)[:500],
@@ -301,8 +296,8 @@ class Router:
         legacy_exc: BaseException,
     ) -> None:
         error_type = _error_type(candidate_exc)
-        self.handle._client.recorder.record(
-            self.handle.name,
+        self.view.recorder.record(
+            self.name,
             operation,
             _CANDIDATE,
             candidate_ms,
@@ -317,7 +312,7 @@ class Router:
         _attach(legacy_exc, candidate_exc)
         _log_event(
             "total_failure",
-            migration=self.handle.name,
+            migration=self.name,
             operation=operation,
             error_type=error_type,
             candidate_error_type=error_type,
@@ -381,7 +376,7 @@ class Router:
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=32, thread_name_prefix=f"switchover-{self.handle.name}"
+                max_workers=32, thread_name_prefix=f"switchover-{self.name}"
             )
         return self._pool
 
@@ -457,8 +452,8 @@ class Router:
         limit: float | None,
         legacy_done: asyncio.Future[tuple[bool, Any]],
     ) -> None:
-        recorder = self.handle._client.recorder
-        name = self.handle.name
+        recorder = self.view.recorder
+        name = self.name
         started = _perf()
         candidate_exc: BaseException | None = None
         value: Any = None
@@ -537,7 +532,7 @@ class Router:
 
 
 def routed_decorator(
-    handle: MigrationHandle,
+    handle: RoutedHandle,
     operation: str,
     legacy: Callable[..., Any],
     context_from: Callable[..., Mapping[str, Any]] | str | None,
