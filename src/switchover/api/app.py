@@ -19,6 +19,7 @@ from switchover.api import schemas
 from switchover.api.agents import router as agent_routes
 from switchover.api.auth import TokenCache, requires
 from switchover.api.data import router as data_routes
+from switchover.api.ingest import router as ingest_routes
 from switchover.api.plans import router as plan_routes
 from switchover.bootstrap import App
 from switchover.commands import model as cmd
@@ -305,16 +306,6 @@ def create_app(
 
     # observations and metrics ---------------------------------------------------------
 
-    @api.post("/v1/observations", tags=["metrics"])
-    def ingest_observations(body: schemas.IngestObservations, _: Worker) -> dict[str, int]:
-        """Calls routed by services not written in Python; validated all or nothing."""
-        return {"accepted": app.metrics.ingest(body.observations)}
-
-    @api.post("/v1/rollups", tags=["metrics"])
-    def ingest_rollups(body: schemas.IngestRollups, _: Worker) -> dict[str, int]:
-        """Pre-aggregated rollups from ``switchover.connect("http://…")`` clients."""
-        return {"accepted": app.metrics.ingest_rollups(body.rollups, body.samples)}
-
     @api.get("/v1/migrations/{name}/metrics", tags=["metrics"])
     def migration_metrics(
         name: str,
@@ -349,6 +340,7 @@ def create_app(
     def prometheus_metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    api.include_router(ingest_routes(app))
     api.include_router(plan_routes(app))
     api.include_router(data_routes(app))
     api.include_router(agent_routes(app))

@@ -67,16 +67,3 @@ class DecideRequest(BaseModel):
 class CreateToken(BaseModel):
     name: str
     role: str = Field(..., description="viewer, worker, operator or admin.")
-
-
-class IngestObservations(BaseModel):
-    observations: list[Any] = Field(
-        ...,
-        description="Each: migration, operation, side (legacy|candidate), latency_ms, ok, "
-        "error_type, fallback, tenant, outcome {name: number}, at (epoch seconds).",
-    )
-
-
-class IngestRollups(BaseModel):
-    rollups: list[dict[str, Any]] = []
-    samples: list[dict[str, Any]] = []
