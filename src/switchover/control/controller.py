@@ -1,10 +1,12 @@
 """The controller: each interval, judge every active plan, store the verdict, act, notify.
 
-Only the leader acts (see :mod:`switchover.store.locks`). Each verdict is written in
-the same transaction as the change it causes (plan phase, migration percentage and
-features, audit row with actor ``controller``); a unique (migration, interval) key
-makes a second writer's transaction roll back, so two controllers on one store never
-produce two verdicts for one interval, nor two changes.
+Only the leader acts: the holder of the store's ``controller`` lock (an advisory lock on
+PostgreSQL, a lease row on SQLite, see :mod:`switchover.store.locks`; a lease in memory
+on :class:`~switchover.store.memory.MemoryStore`). Each verdict is written in the same
+transaction as the change it causes (plan phase, migration percentage and features,
+audit row with actor ``controller``); a unique (migration, interval) key makes a second
+writer's transaction roll back, so two controllers on one store never produce two
+verdicts for one interval, nor two changes.
 """
 
 from __future__ import annotations
@@ -30,8 +32,7 @@ from switchover.core.rollup import minute_of
 from switchover.errors import ConflictError
 from switchover.rollout.service import change_in
 from switchover.store import control as repo
-from switchover.store.locks import NamedLock
-from switchover.store.repository import Store, Tx
+from switchover.store.ports import Repository, Transaction
 
 log = logging.getLogger("switchover.controller")
 
@@ -100,7 +101,7 @@ def resolve_targets(plan: Plan, env: Mapping[str, str]) -> list[Webhook]:
 class Controller:
     def __init__(
         self,
-        store: Store,
+        store: Repository,
         clock: Clock | None = None,
         *,
         notifier: Sender | None = None,
@@ -201,7 +202,7 @@ class Controller:
         return outcome
 
     def _apply(
-        self, tx: Tx, state: PlanState, verdict: Verdict, now: Any
+        self, tx: Transaction, state: PlanState, verdict: Verdict, now: Any
     ) -> tuple[PlanState, Migration | None]:
         plan, action = state.plan, verdict.action
         why = verdict.summary()
@@ -294,9 +295,7 @@ class Controller:
 
     def run(self, stop: threading.Event, *, poll: float = 1.0) -> None:
         """Act while leader, until ``stop`` is set; several replicas may run this."""
-        lock = NamedLock(
-            self.store, LOCK_NAME, self.holder, ttl=max(10.0, 5 * poll), clock=self.clock
-        )
+        lock = self.store.lock(LOCK_NAME, self.holder, ttl=max(10.0, 5 * poll), clock=self.clock)
         leading = False
         try:
             while not stop.is_set():

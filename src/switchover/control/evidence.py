@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from switchover.core.judge import Evidence, MinuteStats, minute_stats
 from switchover.core.rollup import Rollup, RollupKey
 from switchover.core.window import SIDES
-from switchover.store.repository import Store
+from switchover.store.ports import Repository
 
 ALL = None
 """The operation key under which every operation is merged."""
@@ -23,7 +23,7 @@ _Series = dict[int, Rollup]
 
 
 class EvidenceCache:
-    def __init__(self, store: Store | None, *, horizon_minutes: int = 62) -> None:
+    def __init__(self, store: Repository | None, *, horizon_minutes: int = 62) -> None:
         self.store = store
         self.horizon = horizon_minutes
         self._last_id: int | None = None

@@ -10,62 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from switchover.core.migration import Migration, Override, State
+from switchover.core.clock import Clock
+from switchover.core.migration import Migration
 from switchover.core.rollup import Rollup, RollupKey, StoredRollup
-from switchover.errors import ConflictError, NotFoundError, StoreError
+from switchover.errors import StoreError
+from switchover.store import records as rec
 from switchover.store import tables as t
+from switchover.store.control import PlanQueries
 from switchover.store.engine import create_store_engine, is_postgres
+from switchover.store.ports import Lock
+from switchover.store.records import AuditEntry, RollupParts, TokenRecord
+
+__all__ = ["NOTIFY_CHANNEL", "AuditEntry", "RollupParts", "Store", "TokenRecord", "Tx"]
 
 NOTIFY_CHANNEL = "switchover_changes"
 
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    id: int
-    migration: str
-    action: str
-    actor: str
-    at: datetime
-    reason: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    version: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "migration": self.migration,
-            "action": self.action,
-            "actor": self.actor,
-            "at": self.at.isoformat(),
-            "reason": self.reason,
-            "before": self.before,
-            "after": self.after,
-            "version": self.version,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    name: str
-    role: str
-    token_hash: str
-    created_at: datetime
-    created_by: str
-    revoked_at: datetime | None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+_utc = rec.utc  # kept for the modules that import it from here
 
 
 def _is_missing_schema(exc: Exception) -> bool:
@@ -86,65 +52,8 @@ def _store_error(exc: Exception) -> StoreError:
     )
 
 
-def _row_to_migration(row: Any) -> Migration:
-    tenants: dict[str, Override] = {}
-    for tenant in row.tenants.get("allow", []):
-        tenants[tenant] = Override.ALLOW
-    for tenant in row.tenants.get("deny", []):
-        tenants[tenant] = Override.DENY
-    return Migration(
-        name=row.name,
-        description=row.description,
-        legacy_label=row.legacy_label,
-        candidate_label=row.candidate_label,
-        enabled=bool(row.enabled),
-        percentage=int(row.percentage),
-        features=dict(row.features),
-        tenants=tenants,
-        stickiness=row.stickiness,
-        tenant_key=row.tenant_key,
-        state=State(row.state),
-        version=int(row.version),
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
-        updated_by=row.updated_by,
-    )
-
-
-def _migration_values(m: Migration) -> dict[str, Any]:
-    return {
-        "name": m.name,
-        "description": m.description,
-        "legacy_label": m.legacy_label,
-        "candidate_label": m.candidate_label,
-        "enabled": m.enabled,
-        "percentage": m.percentage,
-        "features": dict(sorted(m.features.items())),
-        "tenants": {"allow": m.allowed_tenants, "deny": m.denied_tenants},
-        "stickiness": m.stickiness,
-        "tenant_key": m.tenant_key,
-        "state": m.state.value,
-        "version": m.version,
-        "created_at": m.created_at,
-        "updated_at": m.updated_at,
-        "updated_by": m.updated_by,
-    }
-
-
-class RollupParts(NamedTuple):
-    """A rollup row as charts read it (:meth:`Tx.rollup_parts`)."""
-
-    key: RollupKey
-    count: int
-    errors: int
-    fallbacks: int
-    outcomes: dict[str, float]
-    sketch: dict[str, Any]
-    """``LatencySketch.to_dict()``"""
-
-
-class Tx:
-    """Repository operations inside one transaction."""
+class Tx(PlanQueries):
+    """Repository operations inside one transaction, in SQL (see :class:`ports.Transaction`)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -157,14 +66,8 @@ class Tx:
             query = query.with_for_update()
         row = self.conn.execute(query).first()
         if row is None:
-            known = self.migration_names()
-            hint = (
-                f"; known migrations: {', '.join(known)}"
-                if known
-                else ("; create one with 'switchover migration create NAME'")
-            )
-            raise NotFoundError(f"migration {name!r} does not exist{hint}", field="name")
-        return _row_to_migration(row)
+            raise rec.missing_migration(name, self.migration_names())
+        return rec.migration_from_row(row)
 
     def migration_names(self) -> list[str]:
         return list(
@@ -175,25 +78,20 @@ class Tx:
 
     def list_migrations(self) -> list[Migration]:
         rows = self.conn.execute(sa.select(t.migrations).order_by(t.migrations.c.name))
-        return [_row_to_migration(r) for r in rows]
+        return [rec.migration_from_row(r) for r in rows]
 
     def insert_migration(self, m: Migration) -> None:
         exists = self.conn.execute(
             sa.select(t.migrations.c.version).where(t.migrations.c.name == m.name)
         ).first()
         if exists is not None:
-            raise ConflictError(
-                f"migration {m.name!r} already exists (version {exists.version}); "
-                "choose another name or change it with 'switchover rollout set'",
-                field="name",
-                current_version=exists.version,
-            )
-        self.conn.execute(t.migrations.insert().values(**_migration_values(m)))
+            raise rec.duplicate_migration(m.name, exists.version)
+        self.conn.execute(t.migrations.insert().values(**rec.migration_values(m)))
         self.bump_store_version()
 
     def replace_migration(self, new: Migration, *, expected_version: int) -> None:
         """Write ``new`` if the stored version is still ``expected_version``."""
-        values = _migration_values(new)
+        values = rec.migration_values(new)
         del values["name"], values["created_at"]
         result = self.conn.execute(
             t.migrations.update()
@@ -206,13 +104,8 @@ class Tx:
                 sa.select(t.migrations.c.version).where(t.migrations.c.name == new.name)
             ).scalar()
             if current is None:
-                raise NotFoundError(f"migration {new.name!r} does not exist", field="name")
-            raise ConflictError(
-                f"migration {new.name!r} was changed by someone else: it is at version "
-                f"{current}, not {expected_version}; read it again and retry",
-                field="version",
-                current_version=int(current),
-            )
+                raise rec.missing_migration(new.name)
+            raise rec.stale_migration(new.name, int(current), expected_version)
         self.bump_store_version()
 
     # audit ------------------------------------------------------------------------
@@ -249,20 +142,7 @@ class Tx:
             .order_by(t.audit_log.c.id.desc())
             .limit(limit)
         )
-        return [
-            AuditEntry(
-                id=r.id,
-                migration=r.migration,
-                action=r.action,
-                actor=r.actor,
-                at=_utc(r.at),  # type: ignore[arg-type]
-                reason=r.reason,
-                before=r.before,
-                after=r.after,
-                version=r.version,
-            )
-            for r in rows
-        ]
+        return [rec.audit_from_row(r) for r in rows]
 
     # known tenants ------------------------------------------------------------------
 
@@ -292,11 +172,7 @@ class Tx:
             sa.select(t.tokens.c.name).where(t.tokens.c.name == record.name)
         ).first()
         if exists is not None:
-            raise ConflictError(
-                f"a token named {record.name!r} already exists; choose another name "
-                "or revoke it first with 'switchover token revoke'",
-                field="name",
-            )
+            raise rec.duplicate_token(record.name)
         self.conn.execute(
             t.tokens.insert().values(
                 name=record.name,
@@ -312,11 +188,11 @@ class Tx:
         row = self.conn.execute(
             sa.select(t.tokens).where(t.tokens.c.token_hash == token_hash)
         ).first()
-        return _token(row) if row is not None else None
+        return rec.token_from_row(row) if row is not None else None
 
     def list_tokens(self) -> list[TokenRecord]:
         rows = self.conn.execute(sa.select(t.tokens).order_by(t.tokens.c.name))
-        return [_token(r) for r in rows]
+        return [rec.token_from_row(r) for r in rows]
 
     def revoke_token(self, name: str, at: datetime) -> None:
         result = self.conn.execute(
@@ -326,7 +202,7 @@ class Tx:
             .values(revoked_at=at)
         )
         if result.rowcount != 1:
-            raise NotFoundError(f"no active token named {name!r}", field="name")
+            raise rec.no_active_token(name)
 
     # rollups ------------------------------------------------------------------------
 
@@ -334,22 +210,7 @@ class Tx:
         """Append partial rollups; readers merge them, so writers never overwrite."""
         if not items:
             return
-        self.conn.execute(
-            t.rollups.insert(),
-            [
-                {
-                    "minute": key.minute,
-                    "migration": key.migration,
-                    "operation": key.operation,
-                    "side": key.side,
-                    "count": r.count,
-                    "errors": r.errors,
-                    "fallbacks": r.fallbacks,
-                    "data": r.to_dict(),
-                }
-                for key, r in items
-            ],
-        )
+        self.conn.execute(t.rollups.insert(), [rec.rollup_values(key, r) for key, r in items])
 
     def rollups(
         self,
@@ -378,7 +239,7 @@ class Tx:
             query = query.where(t.rollups.c.operation == operation)
         if max_id is not None:
             query = query.where(t.rollups.c.id <= max_id)
-        return [_stored_rollup(r) for r in self.conn.execute(query)]
+        return [rec.stored_rollup(r) for r in self.conn.execute(query)]
 
     def rollup_parts(
         self, migration: str, since_minute: int, until_minute: int, *, max_id: int
@@ -435,7 +296,7 @@ class Tx:
             .order_by(t.rollups.c.id)
             .limit(limit)
         )
-        return [(int(r.id), _stored_rollup(r)) for r in rows]
+        return [(int(r.id), rec.stored_rollup(r)) for r in rows]
 
     def prune_rollups(self, before_minute: int) -> int:
         result = self.conn.execute(t.rollups.delete().where(t.rollups.c.minute < before_minute))
@@ -469,16 +330,7 @@ class Tx:
             .order_by(t.shadow_samples.c.id.desc())
             .limit(limit)
         )
-        return [
-            {
-                "migration": r.migration,
-                "operation": r.operation,
-                "at": _utc(r.at).isoformat(),  # type: ignore[union-attr]
-                "kind": r.kind,
-                **r.sample,
-            }
-            for r in rows
-        ]
+        return [rec.shadow_sample_from_row(r) for r in rows]
 
     # change feed --------------------------------------------------------------------
 
@@ -502,24 +354,6 @@ class Tx:
                 {"channel": NOTIFY_CHANNEL, "payload": str(version)},
             )
         return version
-
-
-def _stored_rollup(row: Any) -> StoredRollup:
-    return StoredRollup(
-        RollupKey(int(row.minute), row.migration, row.operation, row.side),
-        Rollup.from_dict(row.data),
-    )
-
-
-def _token(row: Any) -> TokenRecord:
-    return TokenRecord(
-        name=row.name,
-        role=row.role,
-        token_hash=row.token_hash,
-        created_at=_utc(row.created_at),  # type: ignore[arg-type]
-        created_by=row.created_by,
-        revoked_at=_utc(row.revoked_at),
-    )
 
 
 @contextmanager
@@ -557,10 +391,7 @@ class Store:
                 with self.engine.begin() as conn:
                     yield Tx(conn)
             except sa.exc.IntegrityError as exc:
-                raise ConflictError(
-                    "the change conflicts with what is stored (a duplicate or a broken "
-                    "constraint); read the current state and retry"
-                ) from exc
+                raise rec.constraint_conflict() from exc
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -575,6 +406,15 @@ class Store:
     def store_version(self) -> int:
         with self.read() as tx:
             return tx.store_version()
+
+    def lock(
+        self, name: str, holder: str, *, ttl: float = 30.0, clock: Clock | None = None
+    ) -> Lock:
+        """A :class:`~switchover.store.locks.NamedLock`: an advisory lock on PostgreSQL, a
+        lease row on SQLite."""
+        from switchover.store.locks import NamedLock  # locks builds on this module
+
+        return NamedLock(self, name, holder, ttl=ttl, clock=clock)
 
     def dispose(self) -> None:
         self.engine.dispose()
