@@ -1,7 +1,9 @@
 """Run the real controller on a virtual clock against synthetic traffic.
 
-The store is a real (temporary) SQLite store: the plan, every verdict and every
-percentage change go through it exactly as in production. Only the traffic is
+The plan, every verdict and every percentage change go through a real store, by the
+same services as in production: by default the in-memory store
+(:class:`~switchover.store.memory.MemoryStore`), or with ``store="sqlite"`` a temporary
+SQLite database; for one seed both give the same verdicts. Only the traffic is
 synthetic: each simulated minute, calls arrive (Poisson), the migration's current
 percentage splits them (binomial), each side fails at its error rate and answers with
 log-normal latencies fitted to its p50 and p95. Rollups are fed straight into the
@@ -14,7 +16,8 @@ import math
 import re
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,14 +35,41 @@ from switchover.core.plan import Plan
 from switchover.core.plan_state import PlanStatus
 from switchover.core.rollup import Rollup, RollupKey
 from switchover.core.sketch import _MULTIPLIER, _OFFSET
+from switchover.errors import ValidationError
 from switchover.rollout.service import RolloutService
 from switchover.store.engine import create_store_engine
+from switchover.store.memory import MemoryStore
+from switchover.store.ports import Repository
 from switchover.store.repository import Store
 from switchover.store.schema import upgrade
 
 MIGRATION = "simulated"
 OPERATION = "call"
 Z95 = 1.6448536269514722
+
+
+@contextmanager
+def _memory_store() -> Iterator[Repository]:
+    yield MemoryStore()
+
+
+@contextmanager
+def _sqlite_store() -> Iterator[Repository]:
+    with tempfile.TemporaryDirectory(prefix="switchover-sim-") as tmp:
+        engine = create_store_engine(f"sqlite:///{Path(tmp) / 'sim.db'}")
+        upgrade(engine)
+        store = Store(engine)
+        try:
+            yield store
+        finally:
+            store.dispose()
+
+
+STORES: dict[str, Callable[[], AbstractContextManager[Repository]]] = {
+    "memory": _memory_store,
+    "sqlite": _sqlite_store,
+}
+"""The stores a simulation can run on, by name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +214,14 @@ class Simulation:
         start: datetime | None = None,
         on_event: Callable[[Event], None] | None = None,
         stop_on_rollback: bool = True,
+        store: str = "memory",
     ) -> None:
+        if store not in STORES:
+            raise ValidationError(
+                f"simulation store {store!r} is unknown; use one of: {', '.join(STORES)}",
+                field="store",
+            )
+        self.store = store
         self.plan = plan
         self.source = source
         self.traffic = traffic
@@ -198,17 +235,10 @@ class Simulation:
 
     def run(self) -> SimulationResult:
         wall = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="switchover-sim-") as tmp:
-            url = f"sqlite:///{Path(tmp) / 'sim.db'}"
-            engine = create_store_engine(url)
-            upgrade(engine)
-            store = Store(engine)
-            try:
-                return self._run(store, wall)
-            finally:
-                store.dispose()
+        with STORES[self.store]() as store:
+            return self._run(store, wall)
 
-    def _run(self, store: Store, wall: float) -> SimulationResult:
+    def _run(self, store: Repository, wall: float) -> SimulationResult:
         plan, traffic = self.plan, self.traffic
         clock = ManualClock(self.start)
         rollout = RolloutService(store, clock)

@@ -1,13 +1,15 @@
 """The controller's required behaviours, shown through the seeded simulator.
 
-Each simulation runs the real controller and a real (temporary) SQLite store on a virtual
-clock; only the traffic is synthetic. Seeds make every run reproducible, and the rates
-below are claims about the controller's statistics (false positives, power, speed of
-detection), so they are asserted over many seeds rather than on one lucky run.
+Each simulation runs the real controller and a real store (in memory; SQLite gives the
+same verdicts, see :func:`test_memory_and_sqlite_give_the_same_verdicts_for_one_seed`) on
+a virtual clock; only the traffic is synthetic. Seeds make every run reproducible, and the
+rates below are claims about the controller's statistics (false positives, power, speed
+of detection), so they are asserted over many seeds rather than on one lucky run.
 
-Timing (measured on a loaded 2-CPU machine): one simulated rollout of the 4 x 5-minute
-plan takes ~0.25 s (~0.1 s of it creating the store), so the 200 clean runs take ~50 s;
-with 10-minute phases they took ~170 s, hence the 5-minute phases of :data:`QUICK`. Five
+Timing (measured on a loaded 2-CPU machine, on SQLite): one simulated rollout of the
+4 x 5-minute plan takes ~0.25 s (~0.1 s of it creating the store), so the 200 clean runs
+take ~50 s; with 10-minute phases they took ~170 s, hence the 5-minute phases of
+:data:`QUICK`. Five
 minutes is also the shortest phase in which ``p95_ratio`` can pass: Mann-Whitney needs
 :data:`~switchover.core.judge.MIN_POINTS` per-minute points a side.
 
@@ -54,6 +56,7 @@ from switchover.core.judge import Action, Check, Result
 from switchover.core.plan import load_plan
 from switchover.core.plan_state import PlanStatus
 from switchover.core.rollup import Rollup, RollupKey, minute_of
+from switchover.errors import ValidationError
 from switchover.rollout.service import RolloutService
 from switchover.store.engine import create_store_engine
 from switchover.store.repository import Store
@@ -260,6 +263,48 @@ def test_an_error_spike_to_6_percent_is_rolled_back_within_two_intervals(
         else:
             missed.append(f"seed {seed}: {describe(r)}")
     assert len(caught) >= math.ceil(0.95 * runs), missed
+
+
+def _judged(outcomes: list[Outcome]) -> list[tuple[Any, ...]]:
+    """Everything an outcome says, the verdict's checks and numbers included."""
+    return [
+        (
+            o.migration,
+            o.verdict_id,
+            json.dumps(o.verdict.to_dict(), sort_keys=True, default=str),
+            o.state,
+            o.migration_after,
+        )
+        for o in outcomes
+    ]
+
+
+def test_memory_and_sqlite_give_the_same_verdicts_for_one_seed(
+    recorded: list[Outcome],
+) -> None:
+    """The simulator runs on the in-memory store; for one seed SQLite judges alike.
+
+    The spike scenario starts, advances, holds and rolls back, so every path that writes
+    (verdict, plan phase, migration change, audit) is taken on both stores.
+    """
+    spiked = SideModel(p95_ms=800.0, p50_ms=300.0, error_rate=0.06)
+    traffic = Traffic(200.0, LEGACY, LEGACY, changes=(Change(9 * 60.0, spiked),))
+    results, judged = {}, {}
+    for store in ("memory", "sqlite"):
+        recorded.clear()
+        results[store] = simulate(SPIKE_PLAN, SPIKE_SOURCE, traffic, seed=4, store=store)
+        judged[store] = _judged(recorded)
+    memory, sqlite = results["memory"], results["sqlite"]
+    assert rollbacks(memory), describe(memory)
+    actions = {json.loads(verdict)["action"] for _, _, verdict, _, _ in judged["memory"]}
+    assert actions >= {"start", "advance", "continue", "rollback_partial"}, actions
+    assert judged["memory"] == judged["sqlite"]
+    assert {**memory.to_dict(), "wall_seconds": 0} == {**sqlite.to_dict(), "wall_seconds": 0}
+
+
+def test_an_unknown_simulation_store_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match="'postgres' is unknown; use one of: memory, sqlite"):
+        simulate(QUICK, QUICK_SOURCE, Traffic(1.0, LEGACY, LEGACY), store="postgres")
 
 
 # --- (d) no traffic -----------------------------------------------------------------------
