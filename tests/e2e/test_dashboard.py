@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from dashboard_forms import sign_in_form
 from fastapi.testclient import TestClient
 
 from switchover.api.app import create_app
@@ -34,7 +35,7 @@ def client(app: App) -> Iterator[TestClient]:
 
 
 def sign_in(client: TestClient, token: str) -> None:
-    r = client.post("/login", data={"token": token, "next": "/"})
+    r = sign_in_form(client, token)
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/"
     cookie = r.headers["set-cookie"]
@@ -60,12 +61,12 @@ def test_pages_need_a_token_and_the_sign_in_sets_a_strict_cookie(
     assert r.headers["location"] == f"/login?next=/migrations/{NAME}"
     assert client.get(f"/ui/migrations/{NAME}/charts").status_code == 401
 
-    wrong = client.post("/login", data={"token": "swo_not-a-token", "next": "/"})
+    wrong = sign_in_form(client, "swo_not-a-token")
     assert wrong.status_code == 401
     assert "swo_not-a-token" not in wrong.text  # a pasted secret is never echoed
 
     # ``next`` never leaves this server
-    r = client.post("/login", data={"token": tokens["viewer"], "next": "//evil.example/x"})
+    r = sign_in_form(client, tokens["viewer"], "//evil.example/x")
     assert r.headers["location"] == "/"
 
     sign_in(client, tokens["viewer"])
@@ -272,3 +273,36 @@ def test_demo_controls_need_the_demo(app: App, client: TestClient, tokens: dict[
     r = client.post(f"/ui/migrations/{NAME}/confirm", data={"action": "demo_break"}, headers=HX)
     assert r.status_code == 422
     assert "demo traffic is not running" in r.text
+
+
+def test_sign_in_refuses_a_form_from_another_site(
+    app: App, client: TestClient, tokens: dict[str, str]
+) -> None:
+    """Login CSRF: a page elsewhere must not sign the victim's browser in as the attacker."""
+    forged = client.post("/login", data={"token": tokens["operator"], "next": "/"})
+    assert forged.status_code == 403
+    assert "set-cookie" not in forged.headers or "switchover_session" not in forged.headers.get(
+        "set-cookie", ""
+    )
+    assert "another site" in forged.text or "did not come from this server" in forged.text
+
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    evil = client.post(
+        "/login",
+        data={"token": tokens["operator"], "next": "/", "csrf": csrf.group(1)},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert evil.status_code == 403 and "another site" in evil.text
+    assert "switchover_session" not in evil.headers.get("set-cookie", "")
+    assert client.get("/").status_code == 303  # still signed out
+
+    fresh = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert fresh is not None
+    ok = client.post(
+        "/login",
+        data={"token": tokens["operator"], "next": "/", "csrf": fresh.group(1)},
+        headers={"Origin": str(client.base_url).rstrip("/")},
+    )
+    assert ok.status_code == 303 and "switchover_session" in ok.headers["set-cookie"]

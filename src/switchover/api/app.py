@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchover import commands
 from switchover.access import Principal
@@ -39,6 +41,18 @@ Viewer = Annotated[Principal, Depends(requires(Role.VIEWER))]
 Worker = Annotated[Principal, Depends(requires(Role.WORKER))]
 Operator = Annotated[Principal, Depends(requires(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(requires(Role.ADMIN))]
+
+
+_log = logging.getLogger("switchover.api")
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No token, or a token that is not valid or was revoked"},
+    403: {"description": "The token's role may not do this"},
+    404: {"description": "The migration (or the thing named) does not exist"},
+    409: {"description": "A conflict: someone changed it first (current_version), or a lock"},
+    422: {"description": "Invalid input: error.field names the field, error.message the fix"},
+    503: {"description": "The store cannot be reached"},
+}
+"""Every route may answer these, in the shape {"error": {"code", "field", "message"}}."""
 
 
 class ORJSONResponse(JSONResponse):
@@ -134,6 +148,7 @@ def create_app(
         description="Move AI agents from legacy to candidate with zero downtime.",
         default_response_class=ORJSONResponse,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     api.state.app = app
     api.state.token_cache = TokenCache(app.tokens)
@@ -150,10 +165,54 @@ def create_app(
     async def _switchover_error(_request: Request, exc: SwitchoverError) -> ORJSONResponse:
         return _error_response(exc)
 
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # a body that is not JSON at all
+            return _error_response(
+                ValidationError(
+                    "the body is not valid JSON (or a number in it is too large); see /docs",
+                    field="body",
+                )
+            )
+        return ORJSONResponse(
+            {"error": {"code": "http", "field": None, "message": str(exc.detail)}},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @api.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
+        """A bug answers 500 in our error shape, logged with its traceback, and the
+        connection stays open for the client's next request."""
+        _log.error("unexpected error", exc_info=exc)
+        return ORJSONResponse(
+            {"error": {"code": "internal", "field": None, "message": "internal error (logged)"}},
+            status_code=500,
+        )
+
     @api.get("/healthz", tags=["health"])
-    def healthz(request: Request) -> dict[str, Any]:
+    async def healthz(request: Request) -> dict[str, Any]:
+        """The process answers: memory only, on the event loop, whatever the store does."""
         client: Client = request.app.state.snapshot
         return {"ok": True, "snapshot": client.health()}
+
+    @api.get("/readyz", tags=["health"], responses={503: {"description": "Degraded"}})
+    async def readyz(request: Request) -> Response:
+        """Ready to serve decisions: a snapshot is loaded. 503 with the reasons while the
+        store cannot be reached (decisions still come from the last snapshot)."""
+        client: Client = request.app.state.snapshot
+        health = client.health()
+        problems = []
+        if not health["loaded"]:
+            problems.append("no snapshot loaded yet")
+        if health["stale"]:
+            problems.append(f"the snapshot is stale: {health['last_error'] or 'the store is slow'}")
+        if request.app.state.token_cache.degraded:
+            problems.append("token checks cannot reach the store: only known tokens are accepted")
+        body = {"ready": not problems, "degraded": problems, "snapshot": health}
+        return Response(
+            orjson.dumps(body), 200 if not problems else 503, media_type="application/json"
+        )
 
     # snapshot feed for SDK clients that talk HTTP ----------------------------------
 

@@ -6,21 +6,45 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from switchover.access import Principal, TokenService, hash_token
 from switchover.core.access import Role
+from switchover.errors import StoreError
 
 
 class TokenCache:
-    """Remembers verified tokens for ``ttl`` seconds: a revocation takes effect within it."""
+    """Remembers verified tokens for ``ttl`` seconds: a revocation takes effect within it.
 
-    def __init__(self, tokens: TokenService, ttl: float = 5.0, size: int = 1024) -> None:
+    While the store cannot be reached, a token verified within ``stale_ttl`` keeps
+    working: the server goes on deciding from its snapshot for the callers it knows,
+    and refuses only those it never verified.
+    """
+
+    def __init__(
+        self,
+        tokens: TokenService,
+        ttl: float = 5.0,
+        size: int = 1024,
+        stale_ttl: float = 3600.0,
+    ) -> None:
         self.tokens = tokens
         self.ttl = ttl
         self.size = size
+        self.stale_ttl = stale_ttl
         self._seen: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
+        self.degraded = False
+        """True while the last token check could not reach the store."""
+
+    def cached(self, token: str | None) -> Principal | None:
+        """A fresh verification of ``token`` from memory, or ``None``: no I/O."""
+        hit = self._seen.get(hash_token(token) if token else "")
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        return None
 
     def principal(self, token: str | None) -> Principal:
         key = hash_token(token) if token else ""
@@ -28,7 +52,14 @@ class TokenCache:
         hit = self._seen.get(key)
         if hit is not None and hit[1] > now:
             return hit[0]
-        principal = self.tokens.authenticate(token)
+        try:
+            principal = self.tokens.authenticate(token)
+        except StoreError:
+            self.degraded = True
+            if hit is not None and hit[1] - self.ttl + self.stale_ttl > now:
+                return hit[0]
+            raise
+        self.degraded = False
         with self._lock:
             if len(self._seen) >= self.size:
                 self._seen.clear()
@@ -48,11 +79,25 @@ def bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def requires(role: Role) -> Callable[[Request], Awaitable[Principal]]:
-    async def dependency(request: Request) -> Principal:
-        # async so that a cached token is checked on the event loop, not in a thread
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="An API token: 'switchover token create NAME --role viewer|worker|"
+    "operator|admin'. Sent as 'Authorization: Bearer <token>'.",
+)
+
+
+def requires(role: Role) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(
+        request: Request, _: HTTPAuthorizationCredentials | None = Depends(BEARER)
+    ) -> Principal:
+        # a token verified a moment ago is checked on the event loop; one that needs the
+        # store is checked in a thread, so a slow database never stalls the loop
         cache: TokenCache = request.app.state.token_cache
-        principal = cache.principal(bearer(request))
+        token = bearer(request)
+        principal = cache.cached(token)
+        if principal is None:
+            principal = await run_in_threadpool(cache.principal, token)
         principal.require(role)
         return principal
 

@@ -169,6 +169,32 @@ def validate_features(features: Iterable[str]) -> list[str]:
     return names
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_text(value: str, field: str, *, multiline: bool = False) -> str:
+    """Refuse NUL and other control characters: no store keeps them (PostgreSQL refuses
+    NUL in text), and no audit reader should have to see them."""
+    bad = _CONTROL.search(value) or (None if multiline else re.search(r"[\r\n\t]", value))
+    if bad is not None:
+        raise ValidationError(
+            f"`{field}` contains the control character {bad.group()!r} at position "
+            f"{bad.start()}; remove it",
+            field=field,
+        )
+    return value
+
+
+def _bounded(value: object, field: str, limit: int, *, multiline: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"`{field}` must be text", field=field)
+    if len(value) > limit:
+        raise ValidationError(
+            f"`{field}` is {len(value)} characters long; at most {limit} are allowed", field=field
+        )
+    return check_text(value, field, multiline=multiline)
+
+
 def validate_tenant_id(tenant: object) -> str:
     if not isinstance(tenant, str) or not tenant.strip():
         raise ValidationError(
@@ -181,7 +207,7 @@ def validate_tenant_id(tenant: object) -> str:
             f"tenant id is {len(tenant)} characters long; at most {MAX_TENANT_ID} are allowed",
             field="tenant",
         )
-    return tenant
+    return check_text(tenant, "tenant")
 
 
 def require_feature(migration: Migration, feature: str) -> str:
@@ -209,9 +235,9 @@ def new_migration(
     """A validated draft migration: master switch on, 0 %, every feature off."""
     return Migration(
         name=validate_name(name),
-        description=description,
-        legacy_label=legacy_label or "legacy",
-        candidate_label=candidate_label or "candidate",
+        description=_bounded(description, "description", 2000, multiline=True),
+        legacy_label=_bounded(legacy_label or "legacy", "legacy_label", 200),
+        candidate_label=_bounded(candidate_label or "candidate", "candidate_label", 200),
         enabled=True,
         percentage=0,
         features=dict.fromkeys(validate_features(features), False),

@@ -26,7 +26,27 @@ OUTCOME_DROP = "outcome_drop."
 ACTIONS = ("rollback", "abort", "hold")
 OPS = ("<", "<=", ">", ">=")
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML that refuses a mapping with the same key twice: the last would silently
+    win, and a plan reviewed with one value would run with another."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the key {key!r} appears twice in one mapping; keep one",
+                    mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_LOADER = _UniqueKeyLoader
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _OUTCOME_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
 _GATE = re.compile(
@@ -41,8 +61,15 @@ def _fail(path: str, message: str) -> ValidationError:
     return ValidationError(f"{path}: {message}", field=path)
 
 
-def parse_seconds(value: Any, path: str, *, minimum: float = 0.0) -> float:
-    """``90s``, ``15m``, ``24h``, ``3d``, ``2w`` -> seconds."""
+MAX_SECONDS = 366 * 86400.0
+"""No duration a plan names may exceed a year: a plan is judged for that long at most."""
+MAX_INTERVAL = 86400.0
+
+
+def parse_seconds(
+    value: Any, path: str, *, minimum: float = 0.0, maximum: float = MAX_SECONDS
+) -> float:
+    """``90s``, ``15m``, ``24h``, ``3d``, ``2w`` -> seconds, from ``minimum`` to ``maximum``."""
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None:
         raise _fail(
@@ -51,7 +78,16 @@ def parse_seconds(value: Any, path: str, *, minimum: float = 0.0) -> float:
     seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if seconds <= minimum:
         raise _fail(path, f"must be longer than {minimum:g}s, got {value!r}")
+    if not seconds <= maximum:
+        raise _fail(path, f"{value!r} is too long; at most {_human(maximum)}")
     return seconds
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def parse_latency_ms(value: Any, path: str) -> float:
@@ -494,7 +530,9 @@ def parse_plan(data: Any) -> Plan:
         if any(p.name == phase.name for p in phases):
             raise _fail(f"phases[{i}].name", f"{phase.name!r} is used twice; name phases uniquely")
         phases.append(phase)
-    interval = parse_seconds(data.get("interval", "1m"), "interval", minimum=0.999)
+    interval = parse_seconds(
+        data.get("interval", "1m"), "interval", minimum=0.999, maximum=MAX_INTERVAL
+    )
     window = parse_seconds(data.get("window", "1h"), "window")
     recent = parse_seconds(data.get("recent", "2m"), "recent")
     if window < 60 or recent < 60:

@@ -16,28 +16,25 @@ from switchover.store.repository import AuditEntry, Store, Tx
 
 MAX_ACTOR = 200
 MAX_REASON = 2000
+MAX_AUDIT_LIMIT = 1000
 _UNPINNED_ATTEMPTS = 20
 
 
 def actor_name(actor: str) -> str:
     """The audit's "who", checked: not empty, not too long."""
     if not isinstance(actor, str) or not actor.strip():
-        raise ValidationError(
-            "the actor is empty: say who makes the change (`by`)", field="by"
-        )
+        raise ValidationError("the actor is empty: say who makes the change (`by`)", field="by")
     if len(actor) > MAX_ACTOR:
         raise ValidationError(f"`by` is longer than {MAX_ACTOR} characters", field="by")
-    return actor.strip()
+    return mig.check_text(actor.strip(), "by")
 
 
 def reason_text(reason: str | None) -> str:
     """The audit's "why", checked for length."""
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON:
-        raise ValidationError(
-            f"`reason` is longer than {MAX_REASON} characters", field="reason"
-        )
-    return reason
+        raise ValidationError(f"`reason` is longer than {MAX_REASON} characters", field="reason")
+    return mig.check_text(reason, "reason", multiline=True)
 
 
 class RolloutService:
@@ -56,8 +53,8 @@ class RolloutService:
             return tx.list_migrations()
 
     def audit(self, name: str, *, limit: int = 100) -> list[AuditEntry]:
-        if limit < 1:
-            raise ValidationError("`limit` must be at least 1", field="limit")
+        if not 1 <= limit <= MAX_AUDIT_LIMIT:
+            raise ValidationError(f"`limit` must be from 1 to {MAX_AUDIT_LIMIT}", field="limit")
         with self.store.read() as tx:
             if not name.startswith("@"):  # @tokens, @data, @agents: not migrations
                 tx.get_migration(name)

@@ -317,14 +317,21 @@ class Client:
             return None
         return max(0.0, self._clock.monotonic() - self._last_ok)
 
+    @property
+    def stale_after(self) -> float:
+        """Seconds without a confirmed refresh after which the snapshot counts as stale:
+        a store that hangs raises nothing, so an error alone cannot say it."""
+        return 3 * self.refresh_interval + 2.0
+
     def health(self) -> dict[str, Any]:
         staleness = self.staleness()
+        overdue = staleness is not None and staleness > self.stale_after
         return {
             "loaded": self._loaded,
             "version": self._version,
             "migrations": sorted(self._compiled),
             "staleness_seconds": None if staleness is None else round(staleness, 3),
-            "stale": self._last_error is not None,
+            "stale": self._last_error is not None or overdue,
             "last_error": self._last_error,
             "failed_refreshes": self._failures,
         }

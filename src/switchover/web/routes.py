@@ -109,29 +109,36 @@ def dashboard_routes(
             token = request.app.state.login_codes.redeem(code)
             if token is not None:
                 return _sign_in(request, token, _safe_next(next))
-            return templates.TemplateResponse(
-                request,
-                "login.html",
-                {"next": _safe_next(next), "error": "this sign-in link was used or expired"},
-                401,
+            return _login_form(
+                request, _safe_next(next), "this sign-in link was used or expired", 401
             )
-        return templates.TemplateResponse(
-            request, "login.html", {"next": _safe_next(next), "error": None}
-        )
+        return _login_form(request, _safe_next(next), None, 200)
 
     @web.post("/login")
     async def login(request: Request) -> Response:
         form = await request.form()
-        return _sign_in(request, str(form.get("token") or ""), _safe_next(str(form.get("next"))))
+        target = _safe_next(str(form.get("next")))
+        refusal = session.cross_site_refusal(request, str(form.get("csrf") or ""))
+        if refusal is not None:
+            return _login_form(request, target, refusal, 403)
+        return _sign_in(request, str(form.get("token") or ""), target)
+
+    def _login_form(request: Request, target: str, error: str | None, status: int) -> Response:
+        """The sign-in form, with a fresh CSRF value in a strict cookie and the form."""
+        csrf = session.new_csrf()
+        response = templates.TemplateResponse(
+            request, "login.html", {"next": target, "error": error, "csrf": csrf}, status
+        )
+        session.set_csrf_cookie(response, csrf, secure=request.url.scheme == "https")
+        return response
 
     def _sign_in(request: Request, token: str, target: str) -> Response:
         try:
             app.tokens.authenticate(token.strip())
         except SwitchoverError as exc:
-            return templates.TemplateResponse(
-                request, "login.html", {"next": target, "error": exc.message}, exc.http_status
-            )
+            return _login_form(request, target, exc.message, exc.http_status)
         response = RedirectResponse(target, status_code=303)
+        response.delete_cookie(session.CSRF_COOKIE)
         response.set_cookie(
             session.COOKIE,
             token.strip(),

@@ -11,8 +11,9 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from switchover.access import Principal
 from switchover.api.auth import TokenCache, bearer
@@ -21,6 +22,55 @@ from switchover.errors import ForbiddenError
 
 COOKIE = "switchover_session"
 COOKIE_MAX_AGE = 7 * 24 * 3600
+CSRF_COOKIE = "switchover_login_csrf"
+CSRF_MAX_AGE = 3600
+
+
+def new_csrf() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def set_csrf_cookie(response: Response, value: str, *, secure: bool) -> None:
+    response.set_cookie(
+        CSRF_COOKIE,
+        value,
+        max_age=CSRF_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/login",
+    )
+
+
+def _origin_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def cross_site_refusal(request: Request, csrf: str) -> str | None:
+    """Why a sign-in form must be refused, or ``None``: login CSRF is a page elsewhere
+    signing the victim's browser in as the attacker.
+
+    The form must come from this server's own page: its ``Origin`` (or, where a
+    browser sends none, its ``Referer``) names this server, and it carries the value
+    the sign-in page put both in the form and in a strict cookie, which a page on
+    another site can neither read nor make the browser send.
+    """
+    own = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}".lower()
+    claimed = request.headers.get("origin")
+    if claimed is None or claimed == "null":
+        referer = request.headers.get("referer")
+        claimed = _origin_of(referer) if referer else claimed
+    if claimed is not None and (claimed == "null" or claimed.lower() != own):
+        return "this sign-in form was sent from another site; sign in from this server's own page"
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return "this sign-in form was sent from another site; sign in from this server's own page"
+    expected = request.cookies.get(CSRF_COOKIE) or ""
+    if not csrf or not expected or not secrets.compare_digest(csrf, expected):
+        return "the sign-in form expired or did not come from this server: reload it and try again"
+    return None
 
 
 def token_of(request: Request) -> str | None:
