@@ -26,6 +26,7 @@ OUTCOME_DROP = "outcome_drop."
 ACTIONS = ("rollback", "abort", "hold")
 OPS = ("<", "<=", ">", ">=")
 
+
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Safe YAML that refuses a mapping with the same key twice: the last would silently
     win, and a plan reviewed with one value would run with another."""
