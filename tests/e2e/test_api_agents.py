@@ -135,3 +135,49 @@ def test_import_over_http_is_all_or_nothing(client: TestClient, tokens: dict[str
         "/api/v1/agents/import", json={"agents": [{"id": "x1", "name": "X"}]}, headers=op
     )
     assert ok.status_code == 200 and ok.json()["created"]["agents"] == 1
+
+
+def test_an_http_import_never_reads_the_servers_environment(
+    client: TestClient, tokens: dict[str, str], app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator token must not turn the server's own secrets into an agent's key."""
+    monkeypatch.setenv("SWITCHOVER_SECRET_KEY", "the-servers-own-secret")
+    answers = []
+    for var in ("SWITCHOVER_SECRET_KEY", "NO_SUCH_VARIABLE_HERE"):
+        doc = {"agents": [{**EXAMPLE["agents"][0], "keys": {"llm_api_key": {"env": var}}}]}
+        r = client.post("/api/v1/agents/import", json=doc, headers=auth(tokens["operator"]))
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["field"] == "keys.llm_api_key"
+        answers.append(r.json()["error"]["message"].replace(var, "VAR"))
+    assert answers[0] == answers[1]  # the answer does not tell which variables exist
+    config = client.get(
+        f"/api/v1/agents/{GREETER}/runtime-config", headers=auth(tokens["worker"])
+    ).json()["config"]
+    assert config["llm_api_key"] == SECRET  # unchanged: the refused import wrote nothing
+
+
+def test_every_registry_change_is_audited_without_key_values(
+    client: TestClient, tokens: dict[str, str], app: App
+) -> None:
+    h = auth(tokens["operator"])
+    body = {**EXAMPLE["agents"][0], "name": "Renamed", "keys": {"llm_api_key": "sk-new-9876"}}
+    assert client.put(f"/api/v1/agents/{GREETER}", json=body, headers=h).status_code == 200
+    assert client.post(f"/api/v1/agents/{RETIRED}/activate", headers=h).status_code == 200
+    assert client.put("/api/v1/phone-numbers/+15550001111", json={}, headers=h).status_code == 200
+    assert client.delete("/api/v1/phone-numbers/+15550001111", headers=h).status_code == 200
+    rows = list(reversed(app.rollout.audit("@agents", limit=20)))
+    assert [r.action for r in rows] == [
+        "import",
+        "agent_put",
+        "agent_activate",
+        "number_put",
+        "number_delete",
+    ]
+    assert {r.actor for r in rows[1:]} == {"operator-bot"}
+    put = rows[1]
+    assert put.before is not None and put.after is not None
+    assert put.after["name"] == "Renamed" and put.before["name"] != "Renamed"
+    text = json.dumps([r.to_dict() for r in rows])
+    assert SECRET not in text and "sk-new-9876" not in text
+    listed = client.get("/v1/migrations/@agents/audit", headers=auth(tokens["viewer"]))
+    assert listed.status_code == 200 and len(listed.json()) == 5

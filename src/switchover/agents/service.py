@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,8 @@ from switchover.store import agents as repo
 from switchover.store.repository import Store
 
 access_log = logging.getLogger("switchover.agents.access")
+AUDIT_SUBJECT = "@agents"
+"""The audit log's subject for agent registry changes: no migration can have this name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,33 @@ class AgentService:
     def _changed(self) -> None:
         self._hot.clear()
 
+    def _audit(
+        self,
+        tx: Any,
+        action: str,
+        actor: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        """Every registry change in the audit log (subject ``@agents``), in the change's
+        own transaction; key values never, only which keys are set."""
+        tx.add_audit(
+            migration=AUDIT_SUBJECT,
+            action=action,
+            actor=actor,
+            at=self.clock.now(),
+            reason="",
+            before=dict(before) if before is not None else None,
+            after=dict(after) if after is not None else None,
+            version=0,
+        )
+
+    def _agent_view(self, tx: Any, agent_id: str) -> dict[str, Any] | None:
+        agent = repo.get_agent(tx, agent_id)
+        if agent is None:
+            return None
+        return agent.to_dict(tuple(sorted(repo.key_ciphertexts(tx, agent_id))))
+
     # --- agents --------------------------------------------------------------------------
 
     def list(self) -> list[AgentView]:
@@ -88,19 +116,25 @@ class AgentService:
         ciphertexts = self._encrypted(change)
         self._changed()
         with self.store.transaction() as tx:
+            before = self._agent_view(tx, change.agent.id)
             self._write_agent(tx, change, ciphertexts, actor)
+            self._audit(tx, "agent_put", actor, before, self._agent_view(tx, change.agent.id))
         return self.get(change.agent.id)
 
     def set_active(self, agent_id: str, active: bool, *, actor: str) -> AgentView:
         self._changed()
         with self.store.transaction() as tx:
+            before = self._agent_view(tx, agent_id)
             if not repo.set_active(tx, agent_id, active, self.clock.now(), actor):
                 raise self._no_agent(agent_id)
+            action = "agent_activate" if active else "agent_deactivate"
+            self._audit(tx, action, actor, before, self._agent_view(tx, agent_id))
         return self.get(agent_id)
 
-    def delete(self, agent_id: str) -> None:
+    def delete(self, agent_id: str, *, actor: str = "switchover") -> None:
         self._changed()
         with self.store.transaction() as tx:
+            before = self._agent_view(tx, agent_id)
             used = repo.campaigns_of_agent(tx, agent_id)
             if used:
                 raise ConflictError(
@@ -110,8 +144,11 @@ class AgentService:
                 )
             if not repo.delete_agent(tx, agent_id):
                 raise self._no_agent(agent_id)
+            self._audit(tx, "agent_delete", actor, before, None)
 
-    def set_key(self, agent_id: str, kind: str, value: str | None) -> AgentView:
+    def set_key(
+        self, agent_id: str, kind: str, value: str | None, *, actor: str = "switchover"
+    ) -> AgentView:
         """Set (or with ``None`` clear) one key of an agent."""
         set_keys, clear = parse_keys({kind: value})
         ciphertexts = {k: self.keyring.encrypt(v) for k, v in set_keys.items()}
@@ -123,12 +160,21 @@ class AgentService:
                 repo.set_key(tx, agent_id, k, c, self.clock.now())
             for k in clear:
                 repo.clear_key(tx, agent_id, k)
+            action = "agent_key_clear" if value is None else "agent_key_set"
+            self._audit(tx, action, actor, {"agent_id": agent_id}, {"key": kind})
         return self.get(agent_id)
 
-    def revealed_keys(self, agent_id: str) -> dict[str, str]:
-        """The agent's keys in clear: only for an explicit reveal or the runtime config."""
-        with self.store.read() as tx:
+    def revealed_keys(self, agent_id: str, *, actor: str = "switchover") -> dict[str, str]:
+        """The agent's keys in clear, for an explicit reveal: audited (which keys, by whom)."""
+        with self.store.transaction() as tx:
             ciphertexts = repo.key_ciphertexts(tx, agent_id)
+            self._audit(
+                tx,
+                "agent_key_reveal",
+                actor,
+                None,
+                {"agent_id": agent_id, "keys": sorted(ciphertexts)},
+            )
         return {kind: self.keyring.decrypt(c) for kind, c in ciphertexts.items()}
 
     def _encrypted(self, change: AgentChange) -> dict[str, str]:
@@ -189,14 +235,20 @@ class AgentService:
         self._changed()
         with self.store.transaction() as tx:
             self._check_members(tx, [campaign], set())
+            old = repo.get_campaign(tx, campaign_id)
             repo.upsert_campaign(tx, campaign, self.clock.now(), actor)
+            self._audit(
+                tx, "campaign_put", actor, old.to_dict() if old else None, campaign.to_dict()
+            )
         return self.campaign(campaign_id)
 
-    def delete_campaign(self, campaign_id: str) -> None:
+    def delete_campaign(self, campaign_id: str, *, actor: str = "switchover") -> None:
         self._changed()
         with self.store.transaction() as tx:
+            old = repo.get_campaign(tx, campaign_id)
             if not repo.delete_campaign(tx, campaign_id):
                 raise self._no_campaign(campaign_id)
+            self._audit(tx, "campaign_delete", actor, old.to_dict() if old else None, None)
 
     def _check_members(self, tx: Any, campaigns: Sequence[Campaign], extra: set[str]) -> None:
         known = repo.agent_ids(tx) | extra
@@ -222,21 +274,32 @@ class AgentService:
         with self.store.read() as tx:
             return repo.list_numbers(tx)
 
-    def put_number(self, number: str, campaign_id: str | None, label: str = "") -> PhoneNumber:
+    def put_number(
+        self,
+        number: str,
+        campaign_id: str | None,
+        label: str = "",
+        *,
+        actor: str = "switchover",
+    ) -> PhoneNumber:
         record = parse_phone_number({"number": number, "campaign_id": campaign_id, "label": label})
         self._changed()
         with self.store.transaction() as tx:
             if record.campaign_id is not None and repo.get_campaign(tx, record.campaign_id) is None:
                 raise self._no_campaign(record.campaign_id)
+            old = repo.get_number(tx, record.number)
             repo.upsert_number(tx, record, self.clock.now())
+            self._audit(tx, "number_put", actor, old.to_dict() if old else None, record.to_dict())
         return record
 
-    def delete_number(self, number: str) -> None:
+    def delete_number(self, number: str, *, actor: str = "switchover") -> None:
         normalized = normalize_number(number)
         self._changed()
         with self.store.transaction() as tx:
+            old = repo.get_number(tx, normalized)
             if not repo.delete_number(tx, normalized):
                 raise NotFoundError(f"no phone number {normalized}", field="number")
+            self._audit(tx, "number_delete", actor, old.to_dict() if old else None, None)
 
     # --- what a worker reads -------------------------------------------------------------
 
@@ -320,6 +383,10 @@ class AgentService:
         """Agents, campaigns and phone numbers from one document, all or nothing.
 
         Existing records with the same id are replaced, so importing a file again is safe.
+        ``{"env": "VAR"}`` key references are read from ``env``: the CLI passes the
+        environment of the operator who runs it. Without ``env`` (an HTTP caller) they
+        are refused: a server never reads its own environment on a caller's behalf, or
+        any operator could read its secrets back through a runtime config.
         """
         if not isinstance(data, Mapping):
             raise ValidationError(
@@ -334,7 +401,6 @@ class AgentService:
                 "phone_numbers",
                 field=unknown[0],
             )
-        env = os.environ if env is None else env
         changes = [
             self._parse_imported_agent(item, i, env)
             for i, item in enumerate(_listed(data, "agents"))
@@ -374,17 +440,45 @@ class AgentService:
                     )
                 created = repo.upsert_number(tx, number, now)
                 (result.created if created else result.updated)["phone_numbers"] += 1
+            self._audit(
+                tx,
+                "import",
+                actor,
+                None,
+                {
+                    **result.to_dict(),
+                    "agents": [c.agent.id for c in changes],
+                    "campaigns": [c.id for c in campaigns],
+                    "phone_numbers": [n.number for n in numbers],
+                },
+            )
         return result
 
     @staticmethod
-    def _parse_imported_agent(item: Any, i: int, env: Mapping[str, str]) -> AgentChange:
+    def _parse_imported_agent(item: Any, i: int, env: Mapping[str, str] | None) -> AgentChange:
         where = f"agents[{i}]: "
         if isinstance(item, Mapping) and "keys" in item:
             keys = item.get("keys") or {}
+            if env is None:
+                _refuse_env_references(keys, where)
             set_keys, clear = parse_keys(keys, where=where, env=env)
             change = parse_agent({k: v for k, v in item.items() if k != "keys"}, where=where)
             return AgentChange(change.agent, set_keys, clear)
         return parse_agent(item, where=where)
+
+
+def _refuse_env_references(keys: Any, where: str) -> None:
+    if not isinstance(keys, Mapping):
+        return
+    for kind, value in keys.items():
+        if isinstance(value, Mapping) and "env" in value:
+            raise ValidationError(
+                f"{where}keys.{kind} is an environment reference; the server does not read "
+                "its own environment for a caller: send the key's value, or import the file "
+                "with 'switchover agents import FILE', which reads the variable where you "
+                "run it",
+                field=f"keys.{kind}",
+            )
 
 
 def _listed(data: Mapping[str, Any], name: str) -> list[Any]:

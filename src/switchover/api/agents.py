@@ -118,14 +118,16 @@ def router(app: App) -> APIRouter:
         return agents.set_active(agent_id, False, actor=who.name).to_dict()
 
     @api.delete("/agents/{agent_id}")
-    def delete_agent(agent_id: str, _: Operator) -> dict[str, str]:
-        agents.delete(agent_id)
+    def delete_agent(agent_id: str, who: Operator) -> dict[str, str]:
+        agents.delete(agent_id, actor=who.name)
         return {"deleted": agent_id}
 
     @api.post("/agents/import")
     def import_agents(body: dict[str, Any], who: Operator) -> dict[str, Any]:
         """The import document (``agents``, ``campaigns``, ``phone_numbers``), all or
-        nothing. ``{"env": "VAR"}`` key references are read from the server's environment."""
+        nothing. Keys are given by value: ``{"env": "VAR"}`` references are refused (the
+        server never reads its own environment for a caller; the CLI's ``agents import``
+        resolves them where it runs)."""
         return agents.import_data(body, actor=who.name).to_dict()
 
     # --- campaigns and numbers -----------------------------------------------------------
@@ -148,8 +150,8 @@ def router(app: App) -> APIRouter:
         return agents.put_campaign(campaign_id, body.name, ids, primary, actor=who.name).to_dict()
 
     @api.delete("/campaigns/{campaign_id}")
-    def delete_campaign(campaign_id: str, _: Operator) -> dict[str, str]:
-        agents.delete_campaign(campaign_id)
+    def delete_campaign(campaign_id: str, who: Operator) -> dict[str, str]:
+        agents.delete_campaign(campaign_id, actor=who.name)
         return {"deleted": campaign_id}
 
     @api.get("/phone-numbers")
@@ -157,12 +159,12 @@ def router(app: App) -> APIRouter:
         return [n.to_dict() for n in agents.numbers()]
 
     @api.put("/phone-numbers/{number}")
-    def put_number(number: str, body: NumberBody, _: Operator) -> dict[str, Any]:
-        return agents.put_number(number, body.campaign_id, body.label).to_dict()
+    def put_number(number: str, body: NumberBody, who: Operator) -> dict[str, Any]:
+        return agents.put_number(number, body.campaign_id, body.label, actor=who.name).to_dict()
 
     @api.delete("/phone-numbers/{number}")
-    def delete_number(number: str, _: Operator) -> dict[str, str]:
-        agents.delete_number(number)
+    def delete_number(number: str, who: Operator) -> dict[str, str]:
+        agents.delete_number(number, actor=who.name)
         return {"deleted": number}
 
     return api
