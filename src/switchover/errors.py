@@ -11,7 +11,7 @@
     │   └── ForbiddenError          forbidden       5         403
     ├── LockHeldError               locked          6         409
     ├── StoreError                  store           7         503
-    ├── SecretKeyError              secret_key      8         500
+    ├── SecretKeyError              secret_key      8         503
     └── DataCheckError              data_check      9         409
 
 Every message names the field that is wrong and how to fix it. A field written in
@@ -128,11 +128,14 @@ class InactiveError(ValidationError):
 
 
 class SecretKeyError(SwitchoverError):
-    """Stored secrets cannot be encrypted or decrypted with SWITCHOVER_SECRET_KEY."""
+    """Stored secrets cannot be encrypted or decrypted with SWITCHOVER_SECRET_KEY.
+
+    A 503: the server is misconfigured for this answer, not broken, and says how to fix it.
+    """
 
     code = "secret_key"
     exit_code = 8
-    http_status = 500
+    http_status = 503
 
 
 class DataCheckError(SwitchoverError):

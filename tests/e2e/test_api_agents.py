@@ -181,3 +181,14 @@ def test_every_registry_change_is_audited_without_key_values(
     assert SECRET not in text and "sk-new-9876" not in text
     listed = client.get("/v1/migrations/@agents/audit", headers=auth(tokens["viewer"]))
     assert listed.status_code == 200 and len(listed.json()) == 5
+
+
+def test_a_key_the_server_cannot_decrypt_is_a_503_that_says_why(
+    client: TestClient, tokens: dict[str, str], app: App
+) -> None:
+    app.agents.keyring = Keyring([generate_key()])  # as if the server started with another key
+    r = client.get(f"/api/v1/agents/{GREETER}/runtime-config", headers=auth(tokens["worker"]))
+    assert r.status_code == 503, r.text
+    error = r.json()["error"]
+    assert error["code"] == "secret_key" and error["field"] == "SWITCHOVER_SECRET_KEY"
+    assert "when it started" in error["message"] and SECRET not in r.text

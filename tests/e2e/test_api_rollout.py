@@ -165,6 +165,14 @@ def test_token_revoked_through_the_api_is_refused_at_once(
     # revoking twice names the token
     again = client.delete("/v1/tokens/viewer-bot", headers=auth(tokens["admin"]))
     assert_error(again, 404, "not_found", "name")
+    # the last admin token cannot revoke itself away; with a second admin it can
+    last = client.delete("/v1/tokens/admin-bot", headers=auth(tokens["admin"]))
+    assert_error(last, 409, "conflict", "name")
+    assert client.get("/v1/tokens", headers=auth(tokens["admin"])).status_code == 200
+    app.tokens.create("admin-two", "admin", actor="test")
+    assert client.delete("/v1/tokens/admin-bot", headers=auth(tokens["admin"])).status_code == 200
+    audit = [(e.action, e.actor) for e in app.rollout.audit("@tokens", limit=10)]
+    assert audit == [("token_revoke", "admin-bot"), ("token_revoke", "admin-bot")]
 
 
 # --- roles ------------------------------------------------------------------------------

@@ -65,7 +65,9 @@ class Keyring:
             return self._require().decrypt(ciphertext.encode()).decode()
         except InvalidToken:
             raise SecretKeyError(
-                f"a stored agent key cannot be decrypted with {ENV_VAR}: it was encrypted with "
-                "another key; add the old key after the new one (comma-separated) to rotate",
+                f"a stored agent key cannot be decrypted with this process's {ENV_VAR} (read "
+                "when it started): the key was encrypted with another one. Start the server "
+                f"with the {ENV_VAR} the key was stored with, or list the old key after the "
+                "new one (comma-separated) to rotate",
                 field=ENV_VAR,
             ) from None

@@ -502,6 +502,14 @@ def _create_token(app: App, cmd: c.CreateToken, _p: Progress) -> Outcome:
 
 def _revoke_token(app: App, cmd: c.RevokeToken, _p: Progress) -> Outcome:
     actor_name(cmd.actor)
+    live = [t for t in app.tokens.list() if t.revoked_at is None]
+    admins = [t.name for t in live if t.role == "admin"]
+    if admins == [cmd.name]:
+        raise ConflictError(
+            f"{cmd.name!r} is the last admin token: revoking it would leave nobody who can "
+            "manage tokens over HTTP. Create another admin token first",
+            field="name",
+        )
     app.tokens.revoke(cmd.name)
     _audit(app, AUDIT_TOKENS, "token_revoke", cmd, {"name": cmd.name}, {"revoked": cmd.name})
     return Outcome(

@@ -30,7 +30,7 @@ def no_progress(step: str, done: int, total: int | None) -> None:
 class Source:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_store_engine(url)
+        self.engine = create_store_engine(url, statement_timeout_ms=None)  # long batches
         self.store = Store(self.engine)
         self.sqlite = self.engine.dialect.name == "sqlite"
         self.ph = "?" if self.sqlite else "%s"

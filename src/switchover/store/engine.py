@@ -46,8 +46,17 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def create_store_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned for the store: WAL and a busy timeout on SQLite."""
+STATEMENT_TIMEOUT_MS = 15_000
+"""No store statement runs longer: a stalled database fails a request instead of
+holding a thread (and a pooled connection) for minutes."""
+
+
+def create_store_engine(
+    url: str, *, statement_timeout_ms: int | None = STATEMENT_TIMEOUT_MS, **kwargs: Any
+) -> Engine:
+    """An engine tuned for the store: WAL and a busy timeout on SQLite; on PostgreSQL a
+    connect timeout, a statement timeout and TCP keepalives, so a dead or stalled server
+    is noticed in seconds."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
@@ -66,6 +75,14 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_timeout", 10)
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("connect_timeout", 5)
+    connect_args.setdefault("keepalives", 1)
+    connect_args.setdefault("keepalives_idle", 10)
+    connect_args.setdefault("keepalives_interval", 5)
+    connect_args.setdefault("keepalives_count", 3)
+    if statement_timeout_ms:
+        options = connect_args.get("options", "")
+        connect_args["options"] = f"{options} -c statement_timeout={int(statement_timeout_ms)}"
     return sa.create_engine(parsed, connect_args=connect_args, **kwargs)

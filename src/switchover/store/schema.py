@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -32,12 +34,32 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    """On a SQLite file, one process at a time upgrades: several first starts on one
+    fresh file would otherwise race to create the same tables."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.schema-lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every pending Alembic migration. Idempotent."""
+    """Apply every pending Alembic migration. Idempotent, and safe from several processes
+    at once (an advisory lock on PostgreSQL, a file lock beside a SQLite file)."""
     cfg = _config()
     try:
-        with engine.begin() as conn:
+        with _file_lock(engine), engine.begin() as conn:
             if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
