@@ -141,6 +141,7 @@ def create_app(
                 demo.stop()
             if snapshot_client is None:
                 client.close()
+            api.state.token_cache.close()
 
     api = FastAPI(
         title="switchover",
