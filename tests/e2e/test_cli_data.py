@@ -1,11 +1,12 @@
 """``switchover data …`` and ``rollback --level data`` end to end, on SQLite and, where
 it is cheap, PostgreSQL.
 
-The command line runs in this process (Typer's runner, stdin not a terminal, the CLI's
-per-process store cache reset after each command), so that the tests stay fast; one
-test runs the real ``python -m switchover`` to prove a confirmation needs ``--yes``
-when stdin is not a terminal. Data is set up through the library (seed_demo, the
-rollout service) when the command line is not what a test is about.
+The command line runs in this process (Typer's runner, stdin not a terminal; each
+invocation opens its store in the Typer context and closes it when the command ends),
+so that the tests stay fast; one test runs the real ``python -m switchover`` to prove
+a confirmation needs ``--yes`` when stdin is not a terminal. Data is set up through the
+library (seed_demo, the rollout service) when the command line is not what a test is
+about.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typer.testing import CliRunner
 
 from switchover.bootstrap import bootstrap
 from switchover.cli.main import app as cli_app
-from switchover.cli.main import state
 from switchover.core.clock import SystemClock
 from switchover.core.migration import Migration
 from switchover.data.seed import seed_demo
@@ -59,13 +59,8 @@ ENV = {
 def run(db: str | None, *args: str) -> Result:
     """One ``switchover`` command line, in this process (stdin is not a terminal)."""
     argv = ["--db", db, *args] if db is not None else list(args)
-    try:
-        result = CliRunner().invoke(cli_app, argv, env=ENV)
-    finally:
-        if state._app is not None:  # the CLI caches its store per process: start afresh
-            state._app.close()
-            state._app = None
-        state.db = None
+    # each invocation builds its own store in the Typer context and closes it at the end
+    result = CliRunner().invoke(cli_app, argv, env=ENV)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Result(result.exit_code, result.stdout, result.stderr)

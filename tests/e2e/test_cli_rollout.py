@@ -226,6 +226,36 @@ def test_cli_runs_as_python_dash_m_switchover(tmp_path: Path) -> None:
         assert command in proc.stdout
 
 
+def test_cli_prints_brackets_in_data_literally_never_as_rich_markup(tmp_path: Path) -> None:
+    """Rich reads ``[...]`` as markup: an audit value (a tenant list), a reason or a
+    description holding brackets comes out as written, not cut short or turned bold."""
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    text = "['tenant-premium-1'] [bold]x[/bold]"
+    wide = {"COLUMNS": "400"}
+    assert run(db, "init").returncode == 0
+    created = run(
+        db, "migration", "create", NAME, "--features", "stt", "--description", text, env=wide
+    )
+    assert created.returncode == 0, created.stderr
+    assert text in created.stdout
+    for tenant, why in (("tenant-premium-1", text), ("[bold]x[/bold]", "")):
+        proc = run(db, "tenant", "enable", NAME, tenant, "--reason", why, env=wide)
+        assert proc.returncode == 0, proc.stderr
+
+    audit = run(db, "audit", NAME, env=wide)
+    assert audit.returncode == 0, audit.stderr
+    rows = [line for line in audit.stdout.splitlines() if "tenants.allow" in line]
+    assert len(rows) == 2, audit.stdout
+    assert "tenants.allow: [tenant-premium-1] -> [[bold]x[/bold], tenant-premium-1]" in rows[0]
+    assert "tenants.allow: [] -> [tenant-premium-1]" in rows[1]
+    assert text in rows[1]  # the reason
+
+    status = run(db, "status", NAME, env=wide)
+    assert status.returncode == 0, status.stderr
+    assert text in status.stdout  # the description
+    assert "[bold]x[/bold], tenant-premium-1" in status.stdout  # tenants allowed
+
+
 # --- bad input --------------------------------------------------------------------------
 
 

@@ -11,9 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from switchover.agents.keyring import generate_key
 from switchover.cli import render
-from switchover.cli.main import By, Json, app, handled, state, who
+from switchover.cli.common import By, Json, app_of, esc, handled, who
 from switchover.core.agents import AGENT_FIELDS, KEY_KINDS, masked
 from switchover.errors import NotFoundError, ValidationError
 
@@ -26,7 +25,6 @@ number_app = typer.Typer(help="Phone numbers and their inbound campaign.", no_ar
 key_app = typer.Typer(
     help="An agent's provider keys (encrypted with $SWITCHOVER_SECRET_KEY).", no_args_is_help=True
 )
-app.add_typer(agents_app, name="agents")
 agents_app.add_typer(campaign_app, name="campaign")
 agents_app.add_typer(number_app, name="number")
 agents_app.add_typer(key_app, name="key")
@@ -38,8 +36,8 @@ Reveal = Annotated[
 ]
 
 
-def _agents() -> Any:
-    return state.app(migrate=True).agents
+def _agents(ctx: typer.Context) -> Any:
+    return app_of(ctx, migrate=True).agents
 
 
 def _agent_out(view: Any, as_json: bool, title: str | None = None) -> None:
@@ -47,11 +45,11 @@ def _agent_out(view: Any, as_json: bool, title: str | None = None) -> None:
     if as_json:
         render.emit_json(data)
         return
-    table = Table(title=title or f"agent {data['id']}", show_header=False)
+    table = Table(title=esc(title or f"agent {data['id']}"), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     for k, v in data.items():
-        table.add_row(k, "-" if v in (None, [], "") else str(v))
+        table.add_row(esc(k), "-" if v in (None, [], "") else esc(v))
     render.console.print(table)
 
 
@@ -61,6 +59,7 @@ def _agent_out(view: Any, as_json: bool, title: str | None = None) -> None:
 @agents_app.command("import")
 @handled
 def agents_import(
+    ctx: typer.Context,
     path: Annotated[
         Path, typer.Argument(help="A JSON file (docs/worker.md, examples/agents.json).")
     ],
@@ -78,7 +77,8 @@ def agents_import(
         ) from None
     except ValueError as exc:
         raise ValidationError(f"{path}: not valid JSON ({exc})", field="file") from None
-    result = _agents().import_data(data, actor=who(by))
+    # {"env": "VAR"} key references are read here, from the operator's environment
+    result = _agents(ctx).import_data(data, actor=who(by), env=os.environ)
     if as_json:
         render.emit_json(result.to_dict())
         return
@@ -86,14 +86,16 @@ def agents_import(
         f"{kind}: {result.created[kind]} created, {result.updated[kind]} updated"
         for kind in ("agents", "campaigns", "phone_numbers")
     ]
-    render.console.print(f"imported {path}: " + "; ".join(parts) + f"; {result.keys_set} keys set")
+    render.console.print(
+        esc(f"imported {path}: " + "; ".join(parts) + f"; {result.keys_set} keys set")
+    )
 
 
 @agents_app.command("list")
 @handled
-def agents_list(as_json: Json = False) -> None:
+def agents_list(ctx: typer.Context, as_json: Json = False) -> None:
     """List agents (which keys are set, never their values)."""
-    views = _agents().list()
+    views = _agents(ctx).list()
     if as_json:
         render.emit_json([v.to_dict() for v in views])
         return
@@ -103,22 +105,24 @@ def agents_list(as_json: Json = False) -> None:
     for v in views:
         a = v.agent
         table.add_row(
-            a.id,
-            a.name,
+            esc(a.id),
+            esc(a.name),
             "yes" if a.is_active else "[red]no[/red]",
-            f"{a.llm_provider or 'openai'} {a.llm_model or 'gpt-4o-mini'}",
-            f"{a.tts_provider or 'cartesia'} / {a.stt_provider or 'assemblyai'}",
-            ", ".join(k.replace("_api", "").replace("_key", "") for k in v.keys_set) or "-",
-            f"{a.updated_at:%Y-%m-%d %H:%M} by {a.updated_by}" if a.updated_at else "-",
+            esc(f"{a.llm_provider or 'openai'} {a.llm_model or 'gpt-4o-mini'}"),
+            esc(f"{a.tts_provider or 'cartesia'} / {a.stt_provider or 'assemblyai'}"),
+            esc(", ".join(k.replace("_api", "").replace("_key", "") for k in v.keys_set) or "-"),
+            esc(f"{a.updated_at:%Y-%m-%d %H:%M} by {a.updated_by}") if a.updated_at else "-",
         )
     render.console.print(table)
 
 
 @agents_app.command("show")
 @handled
-def agents_show(agent_id: AgentId, reveal: Reveal = False, as_json: Json = False) -> None:
+def agents_show(
+    ctx: typer.Context, agent_id: AgentId, reveal: Reveal = False, as_json: Json = False
+) -> None:
     """One agent, with which keys are set (values only with --reveal-keys)."""
-    service = _agents()
+    service = _agents(ctx)
     view = service.get(agent_id)
     if reveal:
         data = {**view.to_dict(), "keys": service.revealed_keys(agent_id)}
@@ -142,6 +146,7 @@ def _opt(help_text: str) -> Any:
 @agents_app.command("set")
 @handled
 def agents_set(
+    ctx: typer.Context,
     agent_id: AgentId,
     name: Annotated[str | None, _opt("A label for people (required for a new agent).")] = None,
     system_prompt: Annotated[str | None, _opt("The system prompt.")] = None,
@@ -166,7 +171,7 @@ def agents_set(
     as_json: Json = False,
 ) -> None:
     """Create an agent, or change the fields given (the others stay). Keys: 'agents key set'."""
-    service = _agents()
+    service = _agents(ctx)
     given = {
         "name": name,
         "system_prompt": system_prompt,
@@ -193,8 +198,10 @@ def agents_set(
 
 
 def _activation(active: bool) -> Any:
-    def command(agent_id: AgentId, by: By = None, as_json: Json = False) -> None:
-        _agent_out(_agents().set_active(agent_id, active, actor=who(by)), as_json)
+    def command(
+        ctx: typer.Context, agent_id: AgentId, by: By = None, as_json: Json = False
+    ) -> None:
+        _agent_out(_agents(ctx).set_active(agent_id, active, actor=who(by)), as_json)
 
     command.__doc__ = (
         "Let the agent take calls again."
@@ -210,19 +217,21 @@ agents_app.command("deactivate")(_activation(False))
 
 @agents_app.command("delete")
 @handled
-def agents_delete(agent_id: AgentId, as_json: Json = False) -> None:
+def agents_delete(ctx: typer.Context, agent_id: AgentId, as_json: Json = False) -> None:
     """Delete an agent and its keys (refused while a campaign lists it)."""
-    _agents().delete(agent_id)
+    _agents(ctx).delete(agent_id)
     if as_json:
         render.emit_json({"deleted": agent_id})
     else:
-        render.console.print(f"agent {agent_id!r} deleted")
+        render.console.print(esc(f"agent {agent_id!r} deleted"))
 
 
 @agents_app.command("keygen")
 @handled
 def agents_keygen(as_json: Json = False) -> None:
     """Print a new Fernet key for SWITCHOVER_SECRET_KEY (keep it secret, keep it safe)."""
+    from switchover.agents.keyring import generate_key
+
     key = generate_key()
     if as_json:
         render.emit_json({"SWITCHOVER_SECRET_KEY": key})
@@ -238,6 +247,7 @@ KindArg = Annotated[
 @key_app.command("set")
 @handled
 def key_set(
+    ctx: typer.Context,
     agent_id: AgentId,
     kind: KindArg,
     from_env: Annotated[
@@ -261,14 +271,14 @@ def key_set(
             raise ValidationError(
                 "no value on stdin: pipe the key in, or use --from-env VAR", field="value"
             )
-    _agent_out(_agents().set_key(agent_id, kind, value), as_json)
+    _agent_out(_agents(ctx).set_key(agent_id, kind, value), as_json)
 
 
 @key_app.command("clear")
 @handled
-def key_clear(agent_id: AgentId, kind: KindArg, as_json: Json = False) -> None:
+def key_clear(ctx: typer.Context, agent_id: AgentId, kind: KindArg, as_json: Json = False) -> None:
     """Remove one key: the worker then uses its environment's."""
-    _agent_out(_agents().set_key(agent_id, kind, None), as_json)
+    _agent_out(_agents(ctx).set_key(agent_id, kind, None), as_json)
 
 
 # --- what workers read ---------------------------------------------------------------------
@@ -277,6 +287,7 @@ def key_clear(agent_id: AgentId, kind: KindArg, as_json: Json = False) -> None:
 @agents_app.command("runtime-config")
 @handled
 def agents_runtime_config(
+    ctx: typer.Context,
     agent_id: AgentId,
     campaign: Annotated[
         str | None, typer.Option("--campaign", help="The call's campaign id.", show_default=False)
@@ -285,33 +296,36 @@ def agents_runtime_config(
     as_json: Json = False,
 ) -> None:
     """What GET /api/v1/agents/ID/runtime-config answers (keys masked unless revealed)."""
-    answer = _agents().runtime_config(agent_id, campaign, reader="cli")
+    answer = _agents(ctx).runtime_config(agent_id, campaign, reader="cli")
     if not reveal:
         answer = {**answer, "config": masked(answer["config"])}
     if as_json:
         render.emit_json(answer)
         return
-    table = Table(title=f"runtime config of {agent_id} (cached until {answer['cached_until']})")
+    table = Table(
+        title=esc(f"runtime config of {agent_id} (cached until {answer['cached_until']})")
+    )
     table.add_column("field", style="bold")
     table.add_column("value")
     for k, v in answer["config"].items():
-        table.add_row(k, "null" if v is None else str(v))
+        table.add_row(esc(k), "null" if v is None else esc(v))
     render.console.print(table)
 
 
 @agents_app.command("route")
 @handled
 def agents_route(
+    ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The dialled number, e.g. +14155550100.")],
     as_json: Json = False,
 ) -> None:
     """Which campaign and agent take an inbound call to NUMBER (or why none does)."""
-    call = _agents().route_inbound(number)
+    call = _agents(ctx).route_inbound(number)
     if as_json:
         render.emit_json(call.to_dict())
     else:
         render.console.print(
-            f"{call.phone_number} -> campaign {call.campaign_id} -> agent {call.agent_id}"
+            esc(f"{call.phone_number} -> campaign {call.campaign_id} -> agent {call.agent_id}")
         )
 
 
@@ -321,6 +335,7 @@ def agents_route(
 @campaign_app.command("set")
 @handled
 def campaign_set(
+    ctx: typer.Context,
     campaign_id: Annotated[str, typer.Argument(help="The campaign's id.")],
     agents: Annotated[
         str, typer.Option("--agents", help="Comma-separated agent ids, in order.")
@@ -335,19 +350,19 @@ def campaign_set(
 ) -> None:
     """Create or replace a campaign and its agents."""
     ids = [a.strip() for a in agents.split(",") if a.strip()]
-    c = _agents().put_campaign(campaign_id, name, ids, primary, actor=who(by))
+    c = _agents(ctx).put_campaign(campaign_id, name, ids, primary, actor=who(by))
     if as_json:
         render.emit_json(c.to_dict())
     else:
         members = ", ".join(a.agent_id + (" (primary)" if a.is_primary else "") for a in c.agents)
-        render.console.print(f"campaign {c.id} ({c.name}): {members or 'no agents'}")
+        render.console.print(esc(f"campaign {c.id} ({c.name}): {members or 'no agents'}"))
 
 
 @campaign_app.command("list")
 @handled
-def campaign_list(as_json: Json = False) -> None:
+def campaign_list(ctx: typer.Context, as_json: Json = False) -> None:
     """List campaigns and their agents."""
-    items = _agents().campaigns()
+    items = _agents(ctx).campaigns()
     if as_json:
         render.emit_json([c.to_dict() for c in items])
         return
@@ -356,26 +371,29 @@ def campaign_list(as_json: Json = False) -> None:
         table.add_column(col)
     for c in items:
         members = ", ".join(a.agent_id + (" (primary)" if a.is_primary else "") for a in c.agents)
-        table.add_row(c.id, c.name, members or "-")
+        table.add_row(esc(c.id), esc(c.name), esc(members or "-"))
     render.console.print(table)
 
 
 @campaign_app.command("delete")
 @handled
 def campaign_delete(
-    campaign_id: Annotated[str, typer.Argument(help="The campaign's id.")], as_json: Json = False
+    ctx: typer.Context,
+    campaign_id: Annotated[str, typer.Argument(help="The campaign's id.")],
+    as_json: Json = False,
 ) -> None:
     """Delete a campaign; its phone numbers keep no inbound campaign."""
-    _agents().delete_campaign(campaign_id)
+    _agents(ctx).delete_campaign(campaign_id)
     if as_json:
         render.emit_json({"deleted": campaign_id})
     else:
-        render.console.print(f"campaign {campaign_id!r} deleted")
+        render.console.print(esc(f"campaign {campaign_id!r} deleted"))
 
 
 @number_app.command("set")
 @handled
 def number_set(
+    ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="E.164, e.g. +14155550100.")],
     campaign: Annotated[
         str | None,
@@ -385,18 +403,18 @@ def number_set(
     as_json: Json = False,
 ) -> None:
     """Register a phone number and its inbound campaign."""
-    n = _agents().put_number(number, campaign, label)
+    n = _agents(ctx).put_number(number, campaign, label)
     if as_json:
         render.emit_json(n.to_dict())
     else:
-        render.console.print(f"{n.number} -> campaign {n.campaign_id or '-'}")
+        render.console.print(esc(f"{n.number} -> campaign {n.campaign_id or '-'}"))
 
 
 @number_app.command("list")
 @handled
-def number_list(as_json: Json = False) -> None:
+def number_list(ctx: typer.Context, as_json: Json = False) -> None:
     """List phone numbers and their inbound campaigns."""
-    items = _agents().numbers()
+    items = _agents(ctx).numbers()
     if as_json:
         render.emit_json([n.to_dict() for n in items])
         return
@@ -404,21 +422,20 @@ def number_list(as_json: Json = False) -> None:
     for col in ("number", "inbound campaign", "label"):
         table.add_column(col)
     for n in items:
-        table.add_row(n.number, n.campaign_id or "-", n.label or "-")
+        table.add_row(esc(n.number), esc(n.campaign_id or "-"), esc(n.label or "-"))
     render.console.print(table)
 
 
 @number_app.command("delete")
 @handled
 def number_delete(
-    number: Annotated[str, typer.Argument(help="The number.")], as_json: Json = False
+    ctx: typer.Context,
+    number: Annotated[str, typer.Argument(help="The number.")],
+    as_json: Json = False,
 ) -> None:
     """Forget a phone number."""
-    _agents().delete_number(number)
+    _agents(ctx).delete_number(number)
     if as_json:
         render.emit_json({"deleted": number})
     else:
-        render.console.print(f"{number} deleted")
-
-
-from switchover.cli import worker as _worker  # noqa: E402, F401  (worker and loadtest commands)
+        render.console.print(esc(f"{number} deleted"))

@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from switchover.cli import render
-from switchover.cli.main import Json, app, handled, state
-from switchover.cli.render_data import backups_table, preview_view, report_table, run_view
-from switchover.core.clock import SystemClock
-from switchover.data import backup as backups
-from switchover.data.checks import Checker, parse_checks
-from switchover.data.migrate import MigrateOptions, Migrator, get_run, list_runs
-from switchover.data.seed import seed_demo
-from switchover.data.source import Scope, Source
-from switchover.data.sunset import copy_keys, verify_settings
-from switchover.errors import ValidationError
-from switchover.settings import Settings
+from switchover.cli.common import Json, app_of, confirm, esc, handled, state_of
+
+if TYPE_CHECKING:
+    from switchover.data.backup import BackupInfo
+    from switchover.data.source import Source
 
 data_app = typer.Typer(
     help="Migrate agent data from v1 to v2 (seed 003): dry run, checksummed backups, "
     "validation, resumable batches, restore; and the legacy sunset (seed 004 M5).",
     no_args_is_help=True,
 )
-app.add_typer(data_app, name="data")
 
 SourceUrl = Annotated[
     str | None,
@@ -59,64 +37,20 @@ TenantIds = Annotated[
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
-def source_url(explicit: str | None) -> str:
-    return explicit or Settings.from_env(state.db).agent_data_url
+def source_url(ctx: typer.Context, explicit: str | None) -> str:
+    return explicit or state_of(ctx).settings().agent_data_url
 
 
-def open_source(explicit: str | None) -> Source:
-    return Source(source_url(explicit))
+def open_source(ctx: typer.Context, explicit: str | None) -> Source:
+    from switchover.data.source import Source
 
-
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f}/s" if speed else "", style="cyan")
-
-
-@contextmanager
-def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
-    """A ``progress(step, done, total)`` that draws one Rich bar per step on stderr."""
-    if not enabled:
-        yield lambda _s, _d, _t: None
-        return
-    bars = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _Rate(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=render.err_console,
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(step: str, done: int, total: int | None) -> None:
-        if step not in tasks:
-            tasks[step] = bars.add_task(step, total=total)
-        bars.update(tasks[step], completed=done, total=total)
-
-    with bars:
-        yield update
-
-
-def confirm(question: str, yes: bool, flag: str = "--yes") -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise ValidationError(
-            f"{question} Add {flag} to confirm when not at a terminal.", field="yes"
-        )
-    if not typer.confirm(question, default=False, err=True):
-        render.err_console.print("cancelled: nothing was changed")
-        raise typer.Exit(1)
+    return Source(source_url(ctx, explicit))
 
 
 def _log(verbose: bool) -> Callable[[str], None]:
     def log(msg: str) -> None:
         if verbose:
-            render.err_console.print(f"[dim]{escape(msg)}[/dim]", highlight=False)
+            render.err_console.print(f"[dim]{esc(msg)}[/dim]", highlight=False)
 
     return log
 
@@ -127,6 +61,7 @@ def _log(verbose: bool) -> Callable[[str], None]:
 @data_app.command("seed-demo")
 @handled
 def seed_demo_cmd(
+    ctx: typer.Context,
     configs: Annotated[int, typer.Option("--configs", help="v1 configs to create.")] = 1000,
     calls: Annotated[int, typer.Option("--calls", help="Calls spread over the configs.")] = 5000,
     tenants: Annotated[
@@ -139,7 +74,11 @@ def seed_demo_cmd(
 ) -> None:
     """Create seed 003's tables with realistic v1 data, awkward cases included (nulls,
     empty and 50 KB prompts, unicode, orphan tenant ids, duplicate configs)."""
-    src = open_source(source)
+    from switchover.cli.progress import progress_bars
+    from switchover.core.clock import SystemClock
+    from switchover.data.seed import seed_demo
+
+    src = open_source(ctx, source)
     with progress_bars(not as_json) as progress:
         counts = seed_demo(
             src,
@@ -155,9 +94,11 @@ def seed_demo_cmd(
         render.emit_json({"source": src.where, **counts})
         return
     render.console.print(
-        f"seeded {src.where}: {counts['tenants']} tenants, {counts['configs']} v1 configs "
-        f"({counts['orphan_configs']} with a missing tenant, {counts['duplicate_configs']} "
-        f"duplicated), {counts['calls']} calls, {counts['users']} users' settings"
+        esc(
+            f"seeded {src.where}: {counts['tenants']} tenants, {counts['configs']} v1 configs "
+            f"({counts['orphan_configs']} with a missing tenant, {counts['duplicate_configs']} "
+            f"duplicated), {counts['calls']} calls, {counts['users']} users' settings"
+        )
     )
     render.console.print("next: switchover data migrate --dry-run")
 
@@ -165,9 +106,9 @@ def seed_demo_cmd(
 # --- migrate -----------------------------------------------------------------------------
 
 
-def _enable(by: str) -> Callable[[str, int, str], dict[str, Any]]:
+def _enable(ctx: typer.Context, by: str) -> Callable[[str, int, str], dict[str, Any]]:
     def enable(name: str, percentage: int, run_id: str) -> dict[str, Any]:
-        rollout = state.app().rollout
+        rollout = app_of(ctx).rollout
         reason = f"data migration {run_id} completed" if run_id else "agent data already on v2"
         m = rollout.get(name)
         if not m.enabled:
@@ -182,6 +123,7 @@ def _enable(by: str) -> Callable[[str, int, str], dict[str, Any]]:
 @data_app.command("migrate")
 @handled
 def migrate_cmd(
+    ctx: typer.Context,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Show counts, v1 checks and sample diffs; write nothing."),
@@ -236,9 +178,14 @@ def migrate_cmd(
 ) -> None:
     """Migrate v1 voice-agent configs to v2: backup → validate → transform → outcomes →
     metrics → verify → (enable rollout). Resumable with --resume RUN_ID."""
-    from switchover.settings import default_actor
+    from switchover.cli.common import who
+    from switchover.cli.progress import progress_bars
+    from switchover.cli.render_data import preview_view, run_view
+    from switchover.core.clock import SystemClock
+    from switchover.data.migrate import MigrateOptions, Migrator
+    from switchover.data.source import Scope
 
-    src = open_source(source)
+    src = open_source(ctx, source)
     options = MigrateOptions(
         batch_size=batch_size,
         tenant_ids=Scope.parse(tenant_ids).to_list(),
@@ -258,7 +205,7 @@ def migrate_cmd(
                 render.console.print(part)
         return
     if enable_rollout:
-        state.app().rollout.get(enable_rollout)  # unknown name: fail before any write
+        app_of(ctx).rollout.get(enable_rollout)  # unknown name: fail before any write
     if skip_backup and not resume:
         render.err_console.print(
             "[yellow]warning:[/yellow] --skip-backup: there will be no backup to restore "
@@ -270,7 +217,7 @@ def migrate_cmd(
             src,
             SystemClock(),
             progress=progress,
-            enable=_enable(by or default_actor()),
+            enable=_enable(ctx, who(by)),
             log=_log(verbose),
         )
         run = migrator.resume(resume) if resume else migrator.migrate(options)
@@ -284,12 +231,16 @@ def migrate_cmd(
 @data_app.command("runs")
 @handled
 def runs_cmd(
+    ctx: typer.Context,
     run_id: Annotated[str | None, typer.Argument(help="One run, in detail.")] = None,
     source: SourceUrl = None,
     as_json: Json = False,
 ) -> None:
     """List data migration runs: status, step, counts, backup."""
-    src = open_source(source)
+    from switchover.cli.render_data import run_view
+    from switchover.data.migrate import get_run, list_runs
+
+    src = open_source(ctx, source)
     if run_id:
         run = get_run(src, run_id)
         if as_json:
@@ -304,20 +255,20 @@ def runs_cmd(
         return
     from rich.table import Table
 
-    table = Table(title=f"data migration runs in {src.where}")
+    table = Table(title=f"data migration runs in {esc(src.where)}")
     for col in ("run", "status", "step", "configs", "calls", "metrics", "backup", "started"):
         table.add_column(col)
     for r in runs:
         c = r.counts
         table.add_row(
-            r.id,
-            r.status,
-            r.step,
+            esc(r.id),
+            esc(r.status),
+            esc(r.step),
             str(c.configs_migrated),
             str(c.calls_updated),
             str(c.metrics_generated),
-            r.backup_id or "-",
-            r.started_at,
+            esc(r.backup_id or "-"),
+            esc(r.started_at),
         )
     render.console.print(table if runs else "no data migration runs yet")
 
@@ -328,6 +279,7 @@ def runs_cmd(
 @data_app.command("validate")
 @handled
 def validate_cmd(
+    ctx: typer.Context,
     fix: Annotated[
         bool, typer.Option("--fix", help="Repair minor issues and list every change made.")
     ] = False,
@@ -344,7 +296,11 @@ def validate_cmd(
     as_json: Json = False,
 ) -> None:
     """Run seed 003's checks; exit 1 when a critical one fails."""
-    src = open_source(source)
+    from switchover.cli.render_data import report_table
+    from switchover.data.checks import Checker, parse_checks
+    from switchover.data.source import Scope
+
+    src = open_source(ctx, source)
     report = Checker(src, Scope.parse(tenant_ids)).run(parse_checks(check), fix=fix)
     if as_json:
         render.emit_json(report.to_dict())
@@ -370,9 +326,13 @@ def _age(created: str, now: datetime) -> str:
 
 @data_app.command("backups")
 @handled
-def backups_cmd(source: SourceUrl = None, as_json: Json = False) -> None:
+def backups_cmd(ctx: typer.Context, source: SourceUrl = None, as_json: Json = False) -> None:
     """List backups: id, row counts, age, checksum."""
-    src = open_source(source)
+    from switchover.cli.render_data import backups_table
+    from switchover.core.clock import SystemClock
+    from switchover.data import backup as backups
+
+    src = open_source(ctx, source)
     items = backups.list_backups(src)
     now = SystemClock().now()
     if as_json:
@@ -387,13 +347,18 @@ def backups_cmd(source: SourceUrl = None, as_json: Json = False) -> None:
 
 
 def restore_backup(
+    ctx: typer.Context,
     backup_id: str,
     source: str | None,
     yes: bool,
     as_json: bool,
-    verified: backups.BackupInfo | None = None,
+    verified: BackupInfo | None = None,
 ) -> dict[str, Any]:
-    src = open_source(source)
+    """Verify (unless ``verified``), confirm, restore with progress bars; the result."""
+    from switchover.cli.progress import progress_bars
+    from switchover.data import backup as backups
+
+    src = open_source(ctx, source)
     info = verified or backups.verify(src, backup_id)
     confirm(
         f"Restore {info.id} ({info.configs} configs, {info.calls} calls, {info.metrics} "
@@ -407,20 +372,23 @@ def restore_backup(
 @data_app.command("restore")
 @handled
 def restore_cmd(
+    ctx: typer.Context,
     backup_id: Annotated[str, typer.Argument(help="A backup id from `switchover data backups`.")],
     yes: Yes = False,
     source: SourceUrl = None,
     as_json: Json = False,
 ) -> None:
     """Restore a backup after verifying its checksum, and verify the restored rows."""
-    result = restore_backup(backup_id, source, yes, as_json)
+    result = restore_backup(ctx, backup_id, source, yes, as_json)
     if as_json:
         render.emit_json(result)
         return
     r = result["restored"]
     render.console.print(
-        f"restored {backup_id}: {r['configs']} configs, {r['calls']} calls, {r['metrics']} "
-        "metrics; checksum verified before and after"
+        esc(
+            f"restored {backup_id}: {r['configs']} configs, {r['calls']} calls, {r['metrics']} "
+            "metrics; checksum verified before and after"
+        )
     )
 
 
@@ -452,6 +420,9 @@ def copy_keys_cmd(
     as_json: Json = False,
 ) -> None:
     """Copy cached content between Redis namespaces (SCAN-based, any key type)."""
+    from switchover.cli.progress import progress_bars
+    from switchover.data.sunset import copy_keys
+
     with progress_bars(not as_json) as progress:
         report = copy_keys(
             redis_url,
@@ -467,17 +438,20 @@ def copy_keys_cmd(
         return
     verb = "would copy" if dry_run else "copied"
     render.console.print(
-        f"scanned {report.scanned} key(s) matching {from_pattern!r}: {verb} {report.copied} "
-        f"({report.bytes} bytes), skipped {report.skipped_existing} already under "
-        f"{to_prefix!r}, {report.vanished} expired meanwhile"
+        esc(
+            f"scanned {report.scanned} key(s) matching {from_pattern!r}: {verb} {report.copied} "
+            f"({report.bytes} bytes), skipped {report.skipped_existing} already under "
+            f"{to_prefix!r}, {report.vanished} expired meanwhile"
+        )
     )
     for item in report.sample:
-        render.console.print(f"  {escape(item['from'])} → {escape(item['to'])}", highlight=False)
+        render.console.print(f"  {esc(item['from'])} → {esc(item['to'])}", highlight=False)
 
 
 @data_app.command("verify-settings")
 @handled
 def verify_settings_cmd(
+    ctx: typer.Context,
     legacy_table: Annotated[
         str, typer.Option("--legacy-table", help="Legacy users' settings table.")
     ] = "user_voice_settings",
@@ -490,8 +464,10 @@ def verify_settings_cmd(
     as_json: Json = False,
 ) -> None:
     """Check every legacy user's settings exist in v2; exit 1 listing the missing ids."""
+    from switchover.data.sunset import verify_settings
+
     report = verify_settings(
-        open_source(source), legacy_table=legacy_table, v2_table=v2_table, key=key, limit=limit
+        open_source(ctx, source), legacy_table=legacy_table, v2_table=v2_table, key=key, limit=limit
     )
     if as_json:
         render.emit_json(report.to_dict())
@@ -502,7 +478,7 @@ def verify_settings_cmd(
             f"{report.missing_count} missing"
         )
         for uid in report.missing:
-            render.console.print(f"  {escape(uid)}", highlight=False)
+            render.console.print(f"  {esc(uid)}", highlight=False)
         if report.missing_count > len(report.missing):
             render.console.print(f"  … and {report.missing_count - len(report.missing)} more")
     if not report.ok:

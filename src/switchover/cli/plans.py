@@ -1,29 +1,23 @@
-"""CLI: plans, the controller, manual control and rollback levels."""
+"""CLI: ``switchover plan …``, the plan verbs (promote, pause, approve, abort) and
+``rollback --level tenant|partial|total|data``."""
 
 from __future__ import annotations
 
-import logging
 import re
-import signal
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from switchover.cli import render
-from switchover.cli.main import By, Json, Name, Reason, app, handled, state, who
-from switchover.cli.render_plans import plan_view, simulation_table, verdict_table
-from switchover.core.plan import load_plan, parse_latency_ms, parse_rate, parse_seconds
+from switchover.cli.common import By, Json, Name, Reason, app_of, esc, handled, who
 from switchover.errors import ValidationError
 
 plan_app = typer.Typer(
     help="Rollout plans: phases with gates that the controller advances or rolls back.",
     no_args_is_help=True,
 )
-controller_app = typer.Typer(help="The controller loop that judges and acts.", no_args_is_help=True)
-app.add_typer(plan_app, name="plan")
-app.add_typer(controller_app, name="controller")
 
 PlanFile = Annotated[
     Path,
@@ -45,6 +39,8 @@ def _read(path: Path) -> str:
 
 
 def _plan_out(data: dict[str, Any], verdicts: list[dict[str, Any]], as_json: bool) -> None:
+    from switchover.cli.render_plans import plan_view
+
     if as_json:
         render.emit_json({**data, "verdicts": verdicts})
         return
@@ -58,6 +54,7 @@ def _plan_out(data: dict[str, Any], verdicts: list[dict[str, Any]], as_json: boo
 @plan_app.command("apply")
 @handled
 def plan_apply(
+    ctx: typer.Context,
     name: Name,
     path: PlanFile,
     replace: Annotated[
@@ -70,17 +67,17 @@ def plan_apply(
 ) -> None:
     """Attach a plan to a migration; the controller starts its first phase at its next pass."""
     source = _read(path)
-    plans = state.app(migrate=True).plans
-    fn = plans.replace_plan if replace else plans.apply
+    a = app_of(ctx, migrate=True)
+    fn = a.plans.replace_plan if replace else a.plans.apply
     s = fn(name, source, path.name, actor=who(by), reason=reason)
-    data = s.to_dict(now=state.app().clock.now())
+    data = s.to_dict(now=a.clock.now())
     if as_json:
         render.emit_json(data)
         return
     render.console.print(
-        f"plan [bold]{s.plan.name}[/bold] applied to [bold]{name}[/bold]: "
+        f"plan [bold]{esc(s.plan.name)}[/bold] applied to [bold]{esc(name)}[/bold]: "
         f"{len(s.plan.phases)} phases; the controller starts "
-        f"{s.plan.phases[0].name!r} ({s.plan.phases[0].percentage}%) at its next pass "
+        f"{esc(repr(s.plan.phases[0].name))} ({s.plan.phases[0].percentage}%) at its next pass "
         "(switchover serve, or switchover controller run)"
     )
 
@@ -89,6 +86,9 @@ def plan_apply(
 @handled
 def plan_check(path: PlanFile, as_json: Json = False) -> None:
     """Validate a plan file without applying it; prints its phases."""
+    from switchover.cli.render_plans import plan_view
+    from switchover.core.plan import load_plan
+
     plan = load_plan(_read(path), path.name)
     if as_json:
         render.emit_json(plan.to_dict())
@@ -104,18 +104,19 @@ def plan_check(path: PlanFile, as_json: Json = False) -> None:
     }
     for part in plan_view(data, []):
         render.console.print(part)
-    render.console.print(f"{path}: valid")
+    render.console.print(f"{esc(path)}: valid")
 
 
 @plan_app.command("show")
 @handled
 def plan_show(
+    ctx: typer.Context,
     name: Name,
     limit: Annotated[int, typer.Option("--limit", help="How many recent verdicts.")] = 5,
     as_json: Json = False,
 ) -> None:
     """The plan of a migration: phases, where it stands, the last verdicts and why."""
-    a = state.app()
+    a = app_of(ctx)
     s = a.plans.get(name)
     verdicts = [v.to_dict(detail=False) for v in a.plans.verdicts(name, limit=limit)]
     _plan_out(s.to_dict(now=a.clock.now()), verdicts, as_json)
@@ -124,6 +125,7 @@ def plan_show(
 @plan_app.command("verdicts")
 @handled
 def plan_verdicts(
+    ctx: typer.Context,
     name: Name,
     limit: Annotated[int, typer.Option("--limit", help="How many, newest first.")] = 20,
     detail: Annotated[
@@ -132,53 +134,61 @@ def plan_verdicts(
     as_json: Json = False,
 ) -> None:
     """The controller's verdict history: action, severity and reasons per interval."""
-    verdicts = [v.to_dict(detail=detail) for v in state.app().plans.verdicts(name, limit=limit)]
+    verdicts = [v.to_dict(detail=detail) for v in app_of(ctx).plans.verdicts(name, limit=limit)]
     if as_json:
         render.emit_json(verdicts)
     elif not verdicts:
-        render.console.print(f"no verdicts for {name} yet")
+        render.console.print(f"no verdicts for {esc(name)} yet")
     else:
+        from switchover.cli.render_plans import verdict_table
+
         render.console.print(verdict_table(verdicts))
 
 
-def _simple(fn_name: str, doc: str) -> Any:
+def plan_verb(fn_name: str, doc: str) -> Callable[..., None]:
+    """A command that calls ``PlanService.<fn_name>`` (promote, pause, …) on one plan."""
+
     @handled
-    def command(name: Name, by: By = None, reason: Reason = "", as_json: Json = False) -> None:
-        a = state.app()
+    def command(
+        ctx: typer.Context, name: Name, by: By = None, reason: Reason = "", as_json: Json = False
+    ) -> None:
+        a = app_of(ctx)
         s = getattr(a.plans, fn_name)(name, actor=who(by), reason=reason)
         data = s.to_dict(now=a.clock.now())
         if as_json:
             render.emit_json(data)
         else:
             render.console.print(
-                f"{name}: plan {s.plan.name} is {s.status.value}, phase "
-                f"{s.phase_name} ({data['percentage']}%)"
+                esc(
+                    f"{name}: plan {s.plan.name} is {s.status.value}, phase "
+                    f"{s.phase_name} ({data['percentage']}%)"
+                )
             )
 
     command.__doc__ = doc
     return command
 
 
-_DOCS = {
+VERBS = {
     "promote": "Enter the next phase now, without waiting for the gates (audited).",
     "pause": "Stop advancing; rollbacks on evidence still happen.",
     "approve": "Approve entering the next phase (for phases with requires_approval).",
     "abort": "Total rollback: percentage 0, master switch off, plan aborted.",
 }
-for _verb, _doc in _DOCS.items():
-    plan_app.command(_verb, help=_doc)(_simple(_verb, _doc))
-    app.command(_verb, help=_doc)(_simple(_verb, _doc))
-plan_app.command("resume", help="Advance again after a pause or a rollback (fresh window).")(
-    _simple("resume", "Advance again after a pause or a rollback (fresh window).")
-)
+"""The plan verbs that are also top-level commands (``switchover promote NAME``)."""
+
+for _verb, _doc in VERBS.items():
+    plan_app.command(_verb, help=_doc)(plan_verb(_verb, _doc))
+_RESUME = "Advance again after a pause or a rollback (fresh window)."
+plan_app.command("resume", help=_RESUME)(plan_verb("resume", _RESUME))
 
 
 # --- rollback ----------------------------------------------------------------------------
 
 
-@app.command()
 @handled
 def rollback(
+    ctx: typer.Context,
     name: Name,
     level: Annotated[
         str,
@@ -218,9 +228,9 @@ def rollback(
 ) -> None:
     """Roll back at one of seed 003's levels; an active plan stops advancing."""
     if level == "data":
-        _rollback_data(name, backup_id, source, yes, who(by), reason, as_json)
+        _rollback_data(ctx, name, backup_id, source, yes, who(by), reason, as_json)
         return
-    result = state.app().plans.rollback(
+    result = app_of(ctx).plans.rollback(
         name,
         level,
         actor=who(by),
@@ -237,13 +247,14 @@ def rollback(
         "partial": f"percentage lowered to {m['percentage']}%",
         "total": "percentage 0, master switch off",
     }[result["level"]]
-    render.console.print(f"{name}: rolled back ({result['level']}): {what}")
+    render.console.print(esc(f"{name}: rolled back ({result['level']}): {what}"))
     if result.get("plan"):
         p = result["plan"]
-        render.console.print(f"plan {p['plan']} is {p['status']} at phase {p['phase'] or '-'}")
+        render.console.print(esc(f"plan {p['plan']} is {p['status']} at phase {p['phase'] or '-'}"))
 
 
 def _rollback_data(
+    ctx: typer.Context,
     name: str,
     backup_id: str | None,
     source: str | None,
@@ -253,6 +264,7 @@ def _rollback_data(
     as_json: bool,
 ) -> None:
     """Traffic to legacy first (a total rollback), then the verified restore."""
+    from switchover.cli.common import confirm
     from switchover.cli.data import open_source, restore_backup
     from switchover.data import backup as backups
     from switchover.errors import NotFoundError
@@ -262,106 +274,37 @@ def _rollback_data(
             "--level data needs --backup-id ID: list them with `switchover data backups`",
             field="backup_id",
         )
-    info = backups.verify(open_source(source), backup_id)
+    info = backups.verify(open_source(ctx, source), backup_id)
     traffic: dict[str, Any] | None
     try:
-        state.app().rollout.get(name)
+        app_of(ctx).rollout.get(name)
     except NotFoundError:
         traffic = None
     else:
         if not yes:
-            from switchover.cli.data import confirm
-
             confirm(
                 f"Roll {name} back to legacy (percentage 0, master off) and restore {backup_id}?",
                 yes,
             )
             yes = True
-        traffic = state.app().plans.rollback(
+        traffic = app_of(ctx).plans.rollback(
             name, "total", actor=actor, reason=reason or f"data rollback to {backup_id}"
         )
-    result = restore_backup(backup_id, source, yes, as_json, verified=info)
+    result = restore_backup(ctx, backup_id, source, yes, as_json, verified=info)
     if as_json:
         render.emit_json({"level": "data", "traffic": traffic, **result})
         return
     if traffic is None:
-        render.console.print(f"no migration {name!r} in the store: traffic unchanged")
+        render.console.print(esc(f"no migration {name!r} in the store: traffic unchanged"))
     else:
-        render.console.print(f"{name}: rolled back (total): percentage 0, master switch off")
+        render.console.print(esc(f"{name}: rolled back (total): percentage 0, master switch off"))
     r = result["restored"]
     render.console.print(
-        f"restored {backup_id}: {r['configs']} configs, {r['calls']} calls, "
-        f"{r['metrics']} metrics; checksum verified before and after"
+        esc(
+            f"restored {backup_id}: {r['configs']} configs, {r['calls']} calls, "
+            f"{r['metrics']} metrics; checksum verified before and after"
+        )
     )
-
-
-# --- controller --------------------------------------------------------------------------
-
-
-@controller_app.command("run")
-@handled
-def controller_run(
-    once: Annotated[
-        bool, typer.Option("--once", help="One pass (if leader), print what it did, exit.")
-    ] = False,
-    poll: Annotated[
-        float, typer.Option("--poll", help="Seconds between passes (each plan keeps its interval).")
-    ] = 1.0,
-    as_json: Json = False,
-) -> None:
-    """Run the controller; with several replicas only the leader acts (a lock in the store)."""
-    from switchover.control.controller import LOCK_NAME, Controller
-    from switchover.control.notify import Notifier
-    from switchover.store.locks import NamedLock
-
-    if poll <= 0:
-        raise ValidationError("--poll must be more than 0", field="poll")
-    a = state.app(migrate=True)
-    notifier = Notifier()
-    controller = Controller(a.store, a.clock, notifier=notifier)
-    if once:
-        lock = NamedLock(a.store, LOCK_NAME, controller.holder, clock=a.clock)
-        lock.require("the controller")
-        try:
-            outcomes = controller.tick()
-        finally:
-            lock.release()
-            notifier.flush(5.0)
-            notifier.close()
-        data = [
-            {"migration": o.migration, "verdict_id": o.verdict_id, **o.verdict.to_dict()}
-            for o in outcomes
-        ]
-        if as_json:
-            render.emit_json(data)
-        elif not data:
-            render.console.print("nothing due: no active plan has an interval to judge")
-        for o in outcomes if not as_json else ():
-            render.console.print(
-                f"{o.migration}: {o.verdict.action.value} ({o.verdict.severity}): "
-                f"{o.verdict.summary()}"
-            )
-        return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
-    def report(o: Any) -> None:
-        if o.verdict.action.value != "continue":
-            render.console.print(
-                f"{o.migration}: {o.verdict.action.value} ({o.verdict.severity}): "
-                f"{o.verdict.summary()}"
-            )
-
-    controller.on_outcome = report
-    render.console.print(f"controller {controller.holder} running (Ctrl-C to stop)")
-    try:
-        controller.run(stop, poll=poll)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        notifier.flush(5.0)
-        notifier.close()
 
 
 # --- simulation --------------------------------------------------------------------------
@@ -380,6 +323,8 @@ def parse_rate_per_second(text: str) -> float:
 
 
 def _outcomes(values: list[str], option: str) -> dict[str, float]:
+    from switchover.core.plan import parse_rate
+
     out: dict[str, float] = {}
     for raw in values:
         name, _, rate = raw.partition("=")
@@ -435,7 +380,9 @@ def plan_simulate(
     as_json: Json = False,
 ) -> None:
     """Run the real controller on a virtual clock against synthetic traffic."""
+    from switchover.cli.render_plans import simulation_table
     from switchover.control.simulate import Change, SideModel, Traffic, simulate
+    from switchover.core.plan import load_plan, parse_latency_ms, parse_rate, parse_seconds
 
     source = _read(path)
     plan = load_plan(source, path.name)
@@ -471,7 +418,8 @@ def plan_simulate(
     def live(e: Any) -> None:
         if not as_json:
             render.err_console.print(
-                f"[dim]{e.to_dict()['at']}[/dim] {e.action} {e.phase} {e.percentage}%"
+                f"[dim]{esc(e.to_dict()['at'])}[/dim] "
+                f"{esc(f'{e.action} {e.phase} {e.percentage}%')}"
             )
 
     result = simulate(plan, source, traffic, seed=seed, max_seconds=limit, on_event=live)
@@ -480,4 +428,4 @@ def plan_simulate(
         render.emit_json(data)
         return
     render.console.print(simulation_table(data))
-    render.console.print(f"final state: [bold]{result.state}[/bold]")
+    render.console.print(f"final state: [bold]{esc(result.state)}[/bold]")

@@ -1,25 +1,50 @@
-"""How the CLI shows results: Rich tables for people, JSON for scripts."""
+"""How the CLI shows results: Rich tables for people, JSON for scripts.
+
+Every value that comes from data (names, reasons, tenants, audit diffs) goes through
+``esc``: Rich would read ``[tenant-1]`` or ``[bold]`` in it as markup and drop it.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
-from rich.console import Console
 from rich.table import Table
 
-from switchover.core.changes import changed_fields
-from switchover.core.migration import Migration
-from switchover.core.status import RolloutStatus
-from switchover.store.repository import AuditEntry
+from switchover.cli.common import console, err_console, esc
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from switchover.core.migration import Migration
+    from switchover.core.status import RolloutStatus
+    from switchover.store.repository import AuditEntry
+
+__all__ = [
+    "audit_table",
+    "console",
+    "emit_json",
+    "err_console",
+    "esc",
+    "metrics_table",
+    "migration_detail",
+    "migration_table",
+    "show_migration",
+    "status_panel",
+    "token_table",
+]
 
 
 def emit_json(data: Any) -> None:
+    import orjson
+
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def show_migration(m: Migration, as_json: bool) -> None:
+    """A migration after a change: JSON, or its detail table."""
+    if as_json:
+        emit_json(m.to_dict())
+    else:
+        console.print(migration_detail(m))
 
 
 def _features(m: Migration) -> str:
@@ -32,11 +57,11 @@ def migration_table(migrations: list[Migration]) -> Table:
         table.add_column(col)
     for m in migrations:
         table.add_row(
-            m.name,
-            m.state.value,
+            esc(m.name),
+            esc(m.state.value),
             "yes" if m.enabled else "[red]KILLED[/red]",
             f"{m.percentage}%",
-            _features(m),
+            esc(_features(m)),
             str(len(m.tenants)),
             str(m.version),
         )
@@ -44,7 +69,7 @@ def migration_table(migrations: list[Migration]) -> Table:
 
 
 def migration_detail(m: Migration) -> Table:
-    table = Table(title=f"migration {m.name}", show_header=False)
+    table = Table(title=f"migration {esc(m.name)}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     rows = [
@@ -65,24 +90,26 @@ def migration_detail(m: Migration) -> Table:
         ),
     ]
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(k, esc(v))
     return table
 
 
 def status_panel(s: RolloutStatus) -> Table:
     m = s.migration
     table = migration_detail(m)
-    table.title = f"{m.name} rollout status"
+    table.title = f"{esc(m.name)} rollout status"
     table.add_row("tenants on candidate", f"{s.tenants_on_candidate} / {s.tenants_known}")
     table.add_row("overrides", str(len(m.tenants)))
     if s.last_change:
         lc = s.last_change
         why = f" ({lc['reason']})" if lc.get("reason") else ""
-        table.add_row("last change", f"{lc['action']} by {lc['actor']} at {lc['at']}{why}")
+        table.add_row("last change", esc(f"{lc['action']} by {lc['actor']} at {lc['at']}{why}"))
     return table
 
 
 def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    from switchover.core.changes import changed_fields
+
     if before is None:
         return "created" if after else "-"
     if after is None:
@@ -104,18 +131,28 @@ def _short(value: Any) -> str:
 
 
 def audit_table(name: str, entries: list[AuditEntry]) -> Table:
-    table = Table(title=f"audit log of {name} (newest first)")
+    table = Table(title=f"audit log of {esc(name)} (newest first)")
     for col in ("at", "actor", "action", "change", "reason", "version"):
         table.add_column(col)
     for e in entries:
         table.add_row(
             f"{e.at:%Y-%m-%d %H:%M:%S}",
-            e.actor,
-            e.action,
-            _diff(e.before, e.after),
-            e.reason or "-",
+            esc(e.actor),
+            esc(e.action),
+            esc(_diff(e.before, e.after)),
+            esc(e.reason or "-"),
             str(e.version),
         )
+    return table
+
+
+def token_table(rows: list[dict[str, Any]]) -> Table:
+    columns = ("name", "role", "created_at", "created_by", "revoked")
+    table = Table(title="tokens")
+    for col in columns:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(esc(str(r[c])) for c in columns))
     return table
 
 
@@ -138,8 +175,10 @@ def metrics_table(report: dict[str, Any]) -> Table:
     op = report["operation"] or "all operations"
     state = "enabled" if report["enabled"] else "KILLED"
     table = Table(
-        title=f"{report['migration']} ({op}): {report['percentage']}% on candidate, {state}\n"
-        f"{report['since'][:19]} -> {report['until'][:19]} UTC"
+        title=esc(
+            f"{report['migration']} ({op}): {report['percentage']}% on candidate, {state}\n"
+            f"{report['since'][:19]} -> {report['until'][:19]} UTC"
+        )
     )
     for col in ("metric", "legacy", "candidate", "candidate / legacy"):
         table.add_column(col, justify="right" if col != "metric" else "left")
@@ -157,5 +196,5 @@ def metrics_table(report: dict[str, Any]) -> Table:
     names = sorted(set(legacy["outcome_rates"]) | set(cand["outcome_rates"]))
     for name in names:
         lv, cv = legacy["outcome_rates"].get(name), cand["outcome_rates"].get(name)
-        table.add_row(f"{name} rate", _pct(lv), _pct(cv), _ratio(cv, lv))
+        table.add_row(esc(f"{name} rate"), _pct(lv), _pct(cv), _ratio(cv, lv))
     return table

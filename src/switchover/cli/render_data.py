@@ -1,12 +1,12 @@
-"""How `switchover data …` shows its results to people."""
+"""How `switchover data …` shows its results to people (data values escaped: see render)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from rich.markup import escape
 from rich.table import Table
+
+from switchover.cli.common import esc
 
 _SEVERITY_STYLE = {"critical": "red", "high": "yellow", "medium": "cyan"}
 
@@ -18,14 +18,14 @@ def report_table(report: dict[str, Any], *, fix: bool = False) -> list[Any]:
     for c in report["checks"]:
         style = _SEVERITY_STYLE.get(c["severity"], "")
         result = "[green]pass[/green]" if c["passed"] else f"[{style}]FAIL[/{style}]"
-        details = escape(c["message"])
+        details = esc(c["message"])
         shown = c["examples"][:3]
         if shown:
-            details += "\n" + "\n".join(f"  · {escape(e)}" for e in shown)
+            details += "\n" + "\n".join(f"  · {esc(e)}" for e in shown)
         if c["problems"] > len(shown):
             more = c["problems"] - len(shown)
             details += f"\n  … {more} more (--json lists {len(c['examples'])})"
-        table.add_row(c["name"], f"[{style}]{c['severity']}[/{style}]", result, details)
+        table.add_row(esc(c["name"]), f"[{style}]{esc(c['severity'])}[/{style}]", result, details)
     parts: list[Any] = [table]
     fixed = [f for c in report["checks"] for f in c.get("fixed", [])]
     if fix:
@@ -33,9 +33,9 @@ def report_table(report: dict[str, Any], *, fix: bool = False) -> list[Any]:
             parts.append(f"--fix changed {len(fixed)} value(s):")
             for f in fixed:
                 parts.append(
-                    f"  {f['table']} {escape(str(f['id']))} {f['field']}: "
-                    f"{escape(repr(f['before']))} → {escape(repr(f['after']))}"
-                    + (f" ({escape(f['why'])})" if f.get("why") else "")
+                    f"  {esc(f['table'])} {esc(str(f['id']))} {esc(f['field'])}: "
+                    f"{esc(repr(f['before']))} → {esc(repr(f['after']))}"
+                    + (f" ({esc(f['why'])})" if f.get("why") else "")
                 )
         else:
             parts.append("--fix: nothing to change")
@@ -45,6 +45,8 @@ def report_table(report: dict[str, Any], *, fix: bool = False) -> list[Any]:
 
 
 def _json(value: Any) -> str:
+    import orjson
+
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
@@ -62,10 +64,10 @@ def preview_view(p: dict[str, Any]) -> list[Any]:
         )
     parts.extend(report_table(p["validation"]))
     for s in p["samples"]:
-        table = Table(title=f"config {escape(str(s['id']))}: before → after", show_lines=True)
+        table = Table(title=f"config {esc(str(s['id']))}: before → after", show_lines=True)
         table.add_column("v1 (before)", overflow="fold")
         table.add_column("v2 (after)", overflow="fold")
-        table.add_row(escape(_json(s["before"])), escape(_json(s["after"])))
+        table.add_row(esc(_json(s["before"])), esc(_json(s["after"])))
         parts.append(table)
     parts.append("[yellow]No changes were made (dry run).[/yellow]")
     return parts
@@ -81,20 +83,20 @@ def run_view(run: dict[str, Any]) -> list[Any]:
         ]
     color = {"completed": "green", "failed": "red"}.get(status, "yellow")
     parts: list[Any] = [
-        f"run {run['id']}: [{color}]{status}[/{color}] (step {run['step']})",
+        f"run {esc(run['id'])}: [{color}]{esc(status)}[/{color}] (step {esc(run['step'])})",
         f"  configs migrated: {c['configs_migrated']:,}  calls updated: {c['calls_updated']:,}  "
         f"metrics generated: {c['metrics_generated']:,}"
         + (f"  left on v1: {c['configs_skipped']:,}" if c.get("configs_skipped") else ""),
-        f"  backup: {run['backup_id'] or 'none (--skip-backup)'}",
+        f"  backup: {esc(run['backup_id'] or 'none (--skip-backup)')}",
     ]
     if run.get("error"):
-        parts.append(f"  [red]error:[/red] {escape(run['error'])}")
-        parts.append(f"  resume with: switchover data migrate --resume {run['id']}")
+        parts.append(f"  [red]error:[/red] {esc(run['error'])}")
+        parts.append(f"  resume with: switchover data migrate --resume {esc(run['id'])}")
     if run.get("verification"):
         parts.extend(report_table(run["verification"]))
     if run.get("rollout"):
         r = run["rollout"]
-        parts.append(f"  rollout {r['migration']} enabled at {r['percentage']}%")
+        parts.append(f"  rollout {esc(r['migration'])} enabled at {r['percentage']}%")
     return parts
 
 
@@ -106,12 +108,12 @@ def backups_table(items: list[dict[str, Any]]) -> Table:
         tenants = ", ".join(b["tenant_ids"]) if b["tenant_ids"] else "all"
         table.add_row(
             str(i),
-            b["id"],
+            esc(b["id"]),
             f"{b['configs']:,}",
             f"{b['calls']:,}",
             f"{b['metrics']:,}",
-            escape(tenants),
-            b["age"],
-            b["checksum"][:12] + "…",
+            esc(tenants),
+            esc(b["age"]),
+            esc(b["checksum"][:12]) + "…",
         )
     return table

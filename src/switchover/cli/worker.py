@@ -7,22 +7,19 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from switchover.cli import render
-from switchover.cli.main import Json, app, handled
-from switchover.core.cost import estimate
-from switchover.core.loadtest import acceptance
-from switchover.worker.settings import WorkerSettings
+from switchover.cli.common import Json, handled
+
+if TYPE_CHECKING:
+    from switchover.worker.settings import WorkerSettings
 
 worker_app = typer.Typer(
     help="The core worker: one process serving every agent (seed 000).", no_args_is_help=True
 )
-app.add_typer(worker_app, name="worker")
 
 EnvFile = Annotated[
     Path,
@@ -61,6 +58,7 @@ def _run_worker(dev: bool, env_file: Path, check: bool) -> None:
     from switchover.worker.config_client import ConfigClient
     from switchover.worker.livekit_app import CoreWorker, require_livekit
     from switchover.worker.runtime import WorkerRuntime
+    from switchover.worker.settings import WorkerSettings
 
     settings = WorkerSettings.from_env(env_file=env_file)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
@@ -166,6 +164,10 @@ def worker_cost_estimate(
     as_json: Json = False,
 ) -> None:
     """Monthly cost before (one deployment per agent) and after (core workers), and the saving."""
+    from rich.table import Table
+
+    from switchover.core.cost import estimate
+
     e = estimate(agents, per_agent, workers, per_worker)
     data = e.to_dict()
     if as_json:
@@ -184,7 +186,6 @@ def worker_cost_estimate(
     render.console.print(f"yearly saving: ${e.saving * 12:,.2f}")
 
 
-@app.command("loadtest")
 @handled
 def loadtest(
     agents: Annotated[
@@ -220,8 +221,12 @@ def loadtest(
 ) -> None:
     """Seed 000 step 3.3: simulated calls against the control plane at BACKEND_URL (loopback
     only). Exits 1 when an acceptance criterion fails."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from switchover.core.loadtest import acceptance
     from switchover.worker.loadtest import LoadtestOptions, run_loadtest
     from switchover.worker.loadtest import render as render_report
+    from switchover.worker.settings import WorkerSettings
 
     settings = WorkerSettings.from_env(env_file=env_file)
     opts = LoadtestOptions(

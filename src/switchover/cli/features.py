@@ -1,0 +1,41 @@
+"""CLI: ``switchover feature enable|disable``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from switchover.cli import render
+from switchover.cli.common import By, ExpectVersion, Json, Name, Reason, app_of, handled, who
+
+feature_app = typer.Typer(help="Switch a migration's features on or off.", no_args_is_help=True)
+
+
+def _feature_command(on: bool) -> Callable[..., None]:
+    @handled
+    def command(
+        ctx: typer.Context,
+        name: Name,
+        feature: Annotated[str, typer.Argument(help="The feature, e.g. stt.")],
+        by: By = None,
+        reason: Reason = "",
+        expect_version: ExpectVersion = None,
+        as_json: Json = False,
+    ) -> None:
+        m = app_of(ctx).rollout.set_feature(
+            name, feature, on, actor=who(by), reason=reason, expected_version=expect_version
+        )
+        render.show_migration(m, as_json)
+
+    command.__doc__ = (
+        "Switch a feature on: its calls follow the percentage and tenant overrides."
+        if on
+        else "Switch a feature off: all its calls go to legacy."
+    )
+    return command
+
+
+feature_app.command("enable")(_feature_command(True))
+feature_app.command("disable")(_feature_command(False))
