@@ -10,6 +10,7 @@ Run from the repository root::
     .venv/bin/python bench/run.py --no-worker
     .venv/bin/python bench/run.py --no-data
     .venv/bin/python bench/run.py --no-dashboard
+    .venv/bin/python bench/run.py --no-startup
 
 Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
 laboratory, recorder throughput, memory over 10 million observations; under a minute,
@@ -20,9 +21,12 @@ plans on SQLite and PostgreSQL, simulated days per second; about 90 s), under
 single-flight, the runtime-config endpoint at 500 req/s, worker jobs/s), under "worker".
 Then the data-migration benchmark (``bench/data.py``: migrate with backup and restore,
 configs/s at 100,000 and 1,000,000 configs on SQLite and PostgreSQL), under "data".
-Last the dashboard benchmark (``bench/dashboard.py``: a migration's page and its chart
+Then the dashboard benchmark (``bench/dashboard.py``: a migration's page and its chart
 data over 7 days of per-minute rollups for 4 operations, ``ChartCache`` in process and
 the real server on loopback, on SQLite and PostgreSQL; a few minutes), under "dashboard".
+Last the CLI start-up benchmark (``bench/startup.py``: ``switchover --help`` and
+``switchover status`` against ``python -c "import typer"``, fresh processes; about 20 s),
+under "startup".
 
 Every engine decides the same rollout (25 % of ``stt`` in migration/group ``voice_v2``,
 sticky on the user id) for the same deterministic keys, in-process and offline. The
@@ -378,6 +382,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the dashboard benchmark (bench/dashboard.py: 7 days of rollups, minutes)",
     )
+    p.add_argument(
+        "--no-startup",
+        action="store_true",
+        help="skip the CLI start-up benchmark (bench/startup.py: --help and status vs typer)",
+    )
     p.add_argument("--concurrency", type=int, default=16, help="HTTP client connections (16)")
     p.add_argument("--http-duration", type=float, help="seconds per HTTP run (4; quick 1.5)")
     p.add_argument("--http-warmup", type=float, help="HTTP warm-up seconds (0.5; quick 0.3)")
@@ -565,6 +574,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         ("worker", args.no_worker),
         ("data", args.no_data),
         ("dashboard", args.no_dashboard),
+        ("startup", args.no_startup),
     ):
         say()
         if skip:
@@ -608,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: error in the router benchmark (see above)", file=sys.stderr)
     if "error" in fig.get("controller", {}):
         print("bench: error in the controller benchmark (see above)", file=sys.stderr)
-    for name in ("worker", "data", "dashboard"):
+    for name in ("worker", "data", "dashboard", "startup"):
         if "error" in fig.get(name, {}):
             print(f"bench: error in the {name} benchmark (see above)", file=sys.stderr)
     return code
