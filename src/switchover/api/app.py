@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from switchover import commands
 from switchover.access import Principal
@@ -81,10 +82,36 @@ def _from_request_validation(exc: RequestValidationError) -> ValidationError:
     )
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+def _allowed(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
+TimeParam = Annotated[
+    str | None,
+    Query(
+        description="An ISO 8601 date-time, e.g. 2026-11-30T12:00:00Z (UTC when no offset).",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+
+
+def _instant(value: str | None, field: str) -> datetime | None:
+    """An ISO 8601 date-time (not a bare number: that is ambiguous), UTC if naive."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            f"`{field}` {value!r} is not an ISO 8601 date-time; write e.g. 2026-11-30T12:00:00Z",
+            field=field,
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _who(who: Principal, body: schemas.Change) -> dict[str, Any]:
@@ -167,7 +194,7 @@ def create_app(
         return _error_response(exc)
 
     @api.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400:  # a body that is not JSON at all
             return _error_response(
                 ValidationError(
@@ -175,10 +202,13 @@ def create_app(
                     field="body",
                 )
             )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method the path has, not only one route's
+            headers["Allow"] = ", ".join(_allowed(request))
         return ORJSONResponse(
             {"error": {"code": "http", "field": None, "message": str(exc.detail)}},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     @api.exception_handler(Exception)
@@ -372,14 +402,18 @@ def create_app(
         _: Viewer,
         window: str = "15m",
         operation: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: TimeParam = None,
+        until: TimeParam = None,
         series: bool = False,
     ) -> dict[str, Any]:
         """Legacy and candidate side by side over the window (or since/until)."""
         last = parse_duration(window)
         report = app.metrics.window(
-            name, since=_aware(since), until=_aware(until), last=last, operation=operation
+            name,
+            since=_instant(since, "since"),
+            until=_instant(until, "until"),
+            last=last,
+            operation=operation,
         )
         data = report.to_dict()
         if series:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from switchover import commands
 from switchover.access import Principal
@@ -21,7 +21,7 @@ Operator = Annotated[Principal, Depends(requires(Role.OPERATOR))]
 class ApplyPlan(BaseModel):
     source: str = Field(..., description="The plan in YAML (docs/plans.md).")
     source_name: str = Field("plan.yaml", description="A file name, shown in errors.")
-    replace: bool = Field(False, description="Replace an active plan.")
+    replace: StrictBool = Field(False, description="Replace an active plan.")
     reason: str | None = None
 
 

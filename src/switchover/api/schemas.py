@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 MAX_CONTEXTS = 10_000
 
@@ -32,7 +32,7 @@ class SetPercentage(Change):
 
 
 class SetFeature(Change):
-    enabled: bool
+    enabled: StrictBool
 
 
 class SetTenant(Change):
@@ -44,7 +44,7 @@ class SetTenant(Change):
 
 
 class Resume(Change):
-    plan: bool = Field(
+    plan: StrictBool = Field(
         False,
         description="Also let a paused or rolled-back plan advance again (the CLI's "
         "'resume --plan'). Without it only the master switch comes back on.",
