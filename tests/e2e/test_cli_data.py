@@ -251,11 +251,11 @@ def test_bad_input_exits_non_zero_naming_the_field_and_writes_nothing(sqlite_url
         (("data", "migrate", "--tenant-ids", " , "), 2, "tenant_ids", ["--tenant-ids"]),
         (("data", "migrate", "--transform", "nodots"), 2, "transform", ["package.module"]),
         (("data", "validate", "--check", "bogus"), 2, "check", ["'bogus'", "duplicates"]),
-        (
+        (  # the migration is looked up first: a data rollback also moves its traffic
             ("rollback", NAME, "--level", "data", "--backup-id", "nope", "--yes"),
-            3,
-            "backup_id",
-            ["'nope'", "switchover data backups"],
+            7,
+            None,
+            ["switchover init"],
         ),
         (("rollback", NAME, "--level", "data"), 2, "backup_id", ["--backup-id"]),
         (
@@ -269,7 +269,7 @@ def test_bad_input_exits_non_zero_naming_the_field_and_writes_nothing(sqlite_url
     for (args, code, field, words), proc in zip(cases, results, strict=True):
         message = flat(proc.stderr)
         assert proc.returncode == code, (args, proc.returncode, proc.stderr)
-        assert f"error ({field}):" in message, (args, message)
+        assert (f"error ({field}):" if field else "error:") in message, (args, message)
         for word in words:
             assert word in message, (args, word, message)
     assert dump(sqlite_url) == before
@@ -464,22 +464,22 @@ def test_rollback_level_data_restores_the_backup_and_rolls_the_migration_back(
     assert "v2" not in versions
 
 
-def test_rollback_level_data_without_a_migration_in_the_store_only_restores(
-    sqlite_url: str,
-) -> None:
+def test_rollback_level_data_of_an_unknown_migration_changes_nothing(sqlite_url: str) -> None:
+    """A mistyped name (voice_v3 for voice_v2) is refused before anything is restored:
+    restoring the data while live traffic stays on the candidate would be worse than both."""
     db = sqlite_url
     seed(db, configs=60, calls=100)
-    original = rows_of(db, "voice_agent_configs")
     run_ = ok_json(db, "data", "migrate", "--skip-invalid", "--batch-size", "100")
+    migrated = rows_of(db, "voice_agent_configs")
     store_with_migration(db)  # the store exists, but holds no voice_v3
+    before = dump(db)
     proc = run(
         db, "rollback", "voice_v3", "--level", "data", "--backup-id", run_["backup_id"], "-y"
     )
-    assert proc.returncode == 0, proc.stderr
-    assert "no migration 'voice_v3' in the store: traffic unchanged" in flat(proc.stdout)
-    assert f"restored {run_['backup_id']}" in flat(proc.stdout)
-    assert rows_of(db, "voice_agent_configs") == original
-    assert (migration(db).enabled, migration(db).percentage) == (True, 0)
+    assert proc.returncode == 3, proc.stderr
+    assert "voice_v3" in flat(proc.stderr) and "does not exist" in flat(proc.stderr)
+    assert rows_of(db, "voice_agent_configs") == migrated
+    assert dump(db) == before
 
 
 # --- migrate --enable-rollout ----------------------------------------------------------------

@@ -87,7 +87,9 @@ def test_cli_workflow_from_create_to_audit(db_url: str, tmp_path: Path) -> None:
 
     listed = ok_json(db, "migration", "list")
     assert [m["name"] for m in listed] == [NAME]
-    assert ok_json(db, "migration", "show", NAME) == created
+    assert created["message"].startswith(f"{NAME} created")
+    shown = ok_json(db, "migration", "show", NAME)
+    assert shown == {k: v for k, v in created.items() if k not in ("message", "changes", "notes")}
 
     m = ok_json(
         db, "rollout", "set", NAME, "--percentage", "30", "--by", "bob", "--reason", "canary"
@@ -98,6 +100,7 @@ def test_cli_workflow_from_create_to_audit(db_url: str, tmp_path: Path) -> None:
         2,
         "bob",
     )
+    assert {"field": "percentage", "before": 0, "after": 30} in m["changes"]
     m = ok_json(db, "feature", "enable", NAME, "stt", "--by", "carol", "--reason", "stt ready")
     assert m["features"] == {"stt": True, "tts": False}
 
@@ -105,6 +108,7 @@ def test_cli_workflow_from_create_to_audit(db_url: str, tmp_path: Path) -> None:
     proc = run(db, "feature", "disable", NAME, "tts", "--by", "carol", "--reason", "tts later")
     assert proc.returncode == 0, proc.stderr
     assert "stt=on" in proc.stdout and "tts=off" in proc.stdout
+    assert "feature tts is off" in flat(proc.stdout)  # the answer says what it did
 
     m = ok_json(db, "tenant", "enable", NAME, "t1", "--by", "dave", "--reason", "vip")
     assert m["tenants"] == {"allow": ["t1"], "deny": []}

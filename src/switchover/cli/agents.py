@@ -125,7 +125,7 @@ def agents_show(
     service = _agents(ctx)
     view = service.get(agent_id)
     if reveal:
-        data = {**view.to_dict(), "keys": service.revealed_keys(agent_id)}
+        data = {**view.to_dict(), "keys": service.revealed_keys(agent_id, actor=who(None))}
         if as_json:
             render.emit_json(data)
         else:
@@ -219,7 +219,7 @@ agents_app.command("deactivate")(_activation(False))
 @handled
 def agents_delete(ctx: typer.Context, agent_id: AgentId, as_json: Json = False) -> None:
     """Delete an agent and its keys (refused while a campaign lists it)."""
-    _agents(ctx).delete(agent_id)
+    _agents(ctx).delete(agent_id, actor=who(None))
     if as_json:
         render.emit_json({"deleted": agent_id})
     else:
@@ -271,14 +271,14 @@ def key_set(
             raise ValidationError(
                 "no value on stdin: pipe the key in, or use --from-env VAR", field="value"
             )
-    _agent_out(_agents(ctx).set_key(agent_id, kind, value), as_json)
+    _agent_out(_agents(ctx).set_key(agent_id, kind, value, actor=who(None)), as_json)
 
 
 @key_app.command("clear")
 @handled
 def key_clear(ctx: typer.Context, agent_id: AgentId, kind: KindArg, as_json: Json = False) -> None:
     """Remove one key: the worker then uses its environment's."""
-    _agent_out(_agents(ctx).set_key(agent_id, kind, None), as_json)
+    _agent_out(_agents(ctx).set_key(agent_id, kind, None, actor=who(None)), as_json)
 
 
 # --- what workers read ---------------------------------------------------------------------
@@ -383,7 +383,7 @@ def campaign_delete(
     as_json: Json = False,
 ) -> None:
     """Delete a campaign; its phone numbers keep no inbound campaign."""
-    _agents(ctx).delete_campaign(campaign_id)
+    _agents(ctx).delete_campaign(campaign_id, actor=who(None))
     if as_json:
         render.emit_json({"deleted": campaign_id})
     else:
@@ -403,7 +403,7 @@ def number_set(
     as_json: Json = False,
 ) -> None:
     """Register a phone number and its inbound campaign."""
-    n = _agents(ctx).put_number(number, campaign, label)
+    n = _agents(ctx).put_number(number, campaign, label, actor=who(None))
     if as_json:
         render.emit_json(n.to_dict())
     else:
@@ -434,7 +434,7 @@ def number_delete(
     as_json: Json = False,
 ) -> None:
     """Forget a phone number."""
-    _agents(ctx).delete_number(number)
+    _agents(ctx).delete_number(number, actor=who(None))
     if as_json:
         render.emit_json({"deleted": number})
     else:

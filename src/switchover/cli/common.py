@@ -19,6 +19,7 @@ from switchover.errors import SwitchoverError, ValidationError
 
 if TYPE_CHECKING:
     from switchover.bootstrap import App
+    from switchover.commands import Command, Outcome
     from switchover.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -144,3 +145,43 @@ def confirm(question: str, yes: bool, flag: str = "--yes") -> None:
     if not typer.confirm(question, default=False, err=True):
         err_console.print("cancelled: nothing was changed")
         raise typer.Exit(1)
+
+
+def run_command(
+    ctx: typer.Context,
+    command: Command,
+    *,
+    migrate: bool = False,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> Outcome:
+    """Hand ``command`` to the one handler the API and the dashboard use too."""
+    from switchover.commands import handle
+
+    return handle(app_of(ctx, migrate=migrate), command, progress=progress)
+
+
+def show_outcome(outcome: Outcome, as_json: bool, *, detail: bool = True) -> None:
+    """A change's answer: what it did, each field before → after, notes; then the
+    migration. JSON: the migration (as before) with ``message``, ``changes``, ``notes``."""
+    import orjson
+
+    if as_json:
+        body: dict[str, Any] = outcome.migration.to_dict() if outcome.migration is not None else {}
+        body.update(
+            message=outcome.message,
+            changes=[c.to_dict() for c in outcome.changes],
+            notes=list(outcome.notes),
+        )
+        for key, value in outcome.data.items():
+            body.setdefault(key, value)
+        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    console.print(esc(outcome.message), highlight=False)
+    for change in outcome.changes:
+        console.print(f"  {esc(change)}", highlight=False)
+    for note in outcome.notes:
+        console.print(f"[dim]{esc(note)}[/dim]", highlight=False)
+    if detail and outcome.migration is not None:
+        from switchover.cli.render import migration_detail
+
+        console.print(migration_detail(outcome.migration))

@@ -9,10 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from switchover.cli import render
-from switchover.cli.common import Json, app_of, confirm, esc, handled, state_of
+from switchover.cli.common import (
+    By,
+    Json,
+    app_of,
+    confirm,
+    esc,
+    handled,
+    run_command,
+    state_of,
+    who,
+)
 
 if TYPE_CHECKING:
-    from switchover.data.backup import BackupInfo
     from switchover.data.source import Source
 
 data_app = typer.Typer(
@@ -108,13 +117,15 @@ def seed_demo_cmd(
 
 def _enable(ctx: typer.Context, by: str) -> Callable[[str, int, str], dict[str, Any]]:
     def enable(name: str, percentage: int, run_id: str) -> dict[str, Any]:
-        rollout = app_of(ctx).rollout
+        from switchover.commands import Resume, SetPercentage
+
         reason = f"data migration {run_id} completed" if run_id else "agent data already on v2"
-        m = rollout.get(name)
+        m = app_of(ctx).rollout.get(name)
         if not m.enabled:
-            m = rollout.resume(name, actor=by, reason=reason)
+            m = run_command(ctx, Resume(migration=name, actor=by, reason=reason)).migration or m
         if m.percentage < percentage:
-            m = rollout.set_percentage(name, percentage, actor=by, reason=reason)
+            command = SetPercentage(migration=name, percentage=percentage, actor=by, reason=reason)
+            m = run_command(ctx, command).migration or m
         return {"migration": name, "percentage": m.percentage, "enabled": m.enabled}
 
     return enable
@@ -346,29 +357,6 @@ def backups_cmd(ctx: typer.Context, source: SourceUrl = None, as_json: Json = Fa
     )
 
 
-def restore_backup(
-    ctx: typer.Context,
-    backup_id: str,
-    source: str | None,
-    yes: bool,
-    as_json: bool,
-    verified: BackupInfo | None = None,
-) -> dict[str, Any]:
-    """Verify (unless ``verified``), confirm, restore with progress bars; the result."""
-    from switchover.cli.progress import progress_bars
-    from switchover.data import backup as backups
-
-    src = open_source(ctx, source)
-    info = verified or backups.verify(src, backup_id)
-    confirm(
-        f"Restore {info.id} ({info.configs} configs, {info.calls} calls, {info.metrics} "
-        f"metrics) into {src.where}? Rows it holds are replaced; rows added since are kept.",
-        yes,
-    )
-    with progress_bars(not as_json) as progress:
-        return backups.restore(src, backup_id, progress=progress, verified=info)
-
-
 @data_app.command("restore")
 @handled
 def restore_cmd(
@@ -376,20 +364,33 @@ def restore_cmd(
     backup_id: Annotated[str, typer.Argument(help="A backup id from `switchover data backups`.")],
     yes: Yes = False,
     source: SourceUrl = None,
+    by: By = None,
     as_json: Json = False,
 ) -> None:
-    """Restore a backup after verifying its checksum, and verify the restored rows."""
-    result = restore_backup(ctx, backup_id, source, yes, as_json)
-    if as_json:
-        render.emit_json(result)
-        return
-    r = result["restored"]
-    render.console.print(
-        esc(
-            f"restored {backup_id}: {r['configs']} configs, {r['calls']} calls, {r['metrics']} "
-            "metrics; checksum verified before and after"
-        )
+    """Restore a backup after verifying its checksum, and verify the restored rows.
+    Traffic is not touched: 'rollback NAME --level data' also sends it to legacy."""
+    from switchover.cli.progress import progress_bars
+    from switchover.commands import Restore
+    from switchover.data import backup as backups
+
+    src = open_source(ctx, source)
+    try:
+        info = backups.verify(src, backup_id)
+        where = src.where
+    finally:
+        src.dispose()
+    confirm(
+        f"Restore {info.id} ({info.configs} configs, {info.calls} calls, {info.metrics} "
+        f"metrics) into {where}? Rows it holds are replaced; rows added since are kept.",
+        yes,
     )
+    command = Restore(backup_id=backup_id, source=source_url(ctx, source), actor=who(by))
+    with progress_bars(not as_json) as progress:
+        outcome = run_command(ctx, command, progress=progress)
+    if as_json:
+        render.emit_json(dict(outcome.data))
+        return
+    render.console.print(esc(outcome.message), highlight=False)
 
 
 # --- legacy sunset -------------------------------------------------------------------------

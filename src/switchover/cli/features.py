@@ -7,8 +7,17 @@ from typing import Annotated
 
 import typer
 
-from switchover.cli import render
-from switchover.cli.common import By, ExpectVersion, Json, Name, Reason, app_of, handled, who
+from switchover.cli.common import (
+    By,
+    ExpectVersion,
+    Json,
+    Name,
+    Reason,
+    handled,
+    run_command,
+    show_outcome,
+    who,
+)
 
 feature_app = typer.Typer(help="Switch a migration's features on or off.", no_args_is_help=True)
 
@@ -24,10 +33,17 @@ def _feature_command(on: bool) -> Callable[..., None]:
         expect_version: ExpectVersion = None,
         as_json: Json = False,
     ) -> None:
-        m = app_of(ctx).rollout.set_feature(
-            name, feature, on, actor=who(by), reason=reason, expected_version=expect_version
+        from switchover.commands import SetFeature
+
+        command = SetFeature(
+            migration=name,
+            feature=feature,
+            enabled=on,
+            actor=who(by),
+            reason=reason,
+            expected_version=expect_version,
         )
-        render.show_migration(m, as_json)
+        show_outcome(run_command(ctx, command), as_json)
 
     command.__doc__ = (
         "Switch a feature on: its calls follow the percentage and tenant overrides."

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from switchover.cli import render
-from switchover.cli.common import By, Json, Name, Reason, app_of, handled, who
+from switchover.cli.common import (
+    By,
+    Json,
+    Name,
+    Reason,
+    app_of,
+    handled,
+    run_command,
+    show_outcome,
+    who,
+)
 
 migration_app = typer.Typer(help="Create and inspect migrations.", no_args_is_help=True)
 
@@ -40,9 +50,11 @@ def migration_create(
 ) -> None:
     """Create a migration: master switch on, 0 %, every feature off."""
     feature_list = [f for f in (x.strip() for x in features.split(",")) if f] if features else []
-    m = app_of(ctx, migrate=True).rollout.create(
-        name,
-        features=feature_list,
+    from switchover.commands import CreateMigration
+
+    command = CreateMigration(
+        migration=name,
+        features=tuple(feature_list),
         stickiness=stickiness,
         tenant_key=tenant_key,
         description=description,
@@ -51,7 +63,7 @@ def migration_create(
         actor=who(by),
         reason=reason,
     )
-    render.show_migration(m, as_json)
+    show_outcome(run_command(ctx, command, migrate=True), as_json)
 
 
 @migration_app.command("list")

@@ -11,7 +11,18 @@ from typing import Annotated, Any
 import typer
 
 from switchover.cli import render
-from switchover.cli.common import By, Json, Name, Reason, app_of, esc, handled, who
+from switchover.cli.common import (
+    By,
+    Json,
+    Name,
+    Reason,
+    app_of,
+    esc,
+    handled,
+    run_command,
+    show_outcome,
+    who,
+)
 from switchover.errors import ValidationError
 
 plan_app = typer.Typer(
@@ -66,13 +77,21 @@ def plan_apply(
     as_json: Json = False,
 ) -> None:
     """Attach a plan to a migration; the controller starts its first phase at its next pass."""
-    source = _read(path)
-    a = app_of(ctx, migrate=True)
-    fn = a.plans.replace_plan if replace else a.plans.apply
-    s = fn(name, source, path.name, actor=who(by), reason=reason)
-    data = s.to_dict(now=a.clock.now())
+    from switchover.commands import ApplyPlan
+
+    command = ApplyPlan(
+        migration=name,
+        source=_read(path),
+        source_name=path.name,
+        replace=replace,
+        actor=who(by),
+        reason=reason,
+    )
+    outcome = run_command(ctx, command, migrate=True)
+    s = outcome.plan
+    assert s is not None
     if as_json:
-        render.emit_json(data)
+        render.emit_json(_plan_answer(ctx, outcome))
         return
     render.console.print(
         f"plan [bold]{esc(s.plan.name)}[/bold] applied to [bold]{esc(name)}[/bold]: "
@@ -145,25 +164,31 @@ def plan_verdicts(
         render.console.print(verdict_table(verdicts))
 
 
+def _plan_answer(ctx: typer.Context, outcome: Any) -> dict[str, Any]:
+    """A plan command's JSON: the plan (as before), with what changed."""
+    return {
+        **outcome.plan.to_dict(now=app_of(ctx).clock.now()),
+        "message": outcome.message,
+        "changes": [c.to_dict() for c in outcome.changes],
+    }
+
+
 def plan_verb(fn_name: str, doc: str) -> Callable[..., None]:
-    """A command that calls ``PlanService.<fn_name>`` (promote, pause, …) on one plan."""
+    """A command that hands ``PlanAction(<fn_name>)`` (promote, pause, …) to its handler."""
 
     @handled
     def command(
         ctx: typer.Context, name: Name, by: By = None, reason: Reason = "", as_json: Json = False
     ) -> None:
-        a = app_of(ctx)
-        s = getattr(a.plans, fn_name)(name, actor=who(by), reason=reason)
-        data = s.to_dict(now=a.clock.now())
+        from switchover.commands import PlanAction
+
+        outcome = run_command(
+            ctx, PlanAction(migration=name, action=fn_name, actor=who(by), reason=reason)
+        )
         if as_json:
-            render.emit_json(data)
+            render.emit_json(_plan_answer(ctx, outcome))
         else:
-            render.console.print(
-                esc(
-                    f"{name}: plan {s.plan.name} is {s.status.value}, phase "
-                    f"{s.phase_name} ({data['percentage']}%)"
-                )
-            )
+            show_outcome(outcome, as_json, detail=False)
 
     command.__doc__ = doc
     return command
@@ -227,84 +252,73 @@ def rollback(
     as_json: Json = False,
 ) -> None:
     """Roll back at one of seed 003's levels; an active plan stops advancing."""
-    if level == "data":
-        _rollback_data(ctx, name, backup_id, source, yes, who(by), reason, as_json)
-        return
-    result = app_of(ctx).plans.rollback(
-        name,
-        level,
-        actor=who(by),
-        reason=reason,
+    from switchover.commands import Rollback
+
+    command = Rollback(
+        migration=name,
+        level=level,
         tenant_id=tenant_id,
         target_percentage=target_percentage,
+        backup_id=backup_id,
+        actor=who(by),
+        reason=reason,
     )
+    if level != "data":
+        outcome = run_command(ctx, command)
+    else:
+        outcome = _rollback_data(ctx, command, source, yes, as_json)
     if as_json:
-        render.emit_json(result)
+        render.emit_json(_rollback_answer(ctx, outcome, level))
         return
-    m = result["migration"]
-    what = {
-        "tenant": f"tenant {result.get('tenant')} forced onto legacy",
-        "partial": f"percentage lowered to {m['percentage']}%",
-        "total": "percentage 0, master switch off",
-    }[result["level"]]
-    render.console.print(esc(f"{name}: rolled back ({result['level']}): {what}"))
-    if result.get("plan"):
-        p = result["plan"]
-        render.console.print(esc(f"plan {p['plan']} is {p['status']} at phase {p['phase'] or '-'}"))
+    show_outcome(outcome, as_json, detail=False)
+
+
+def _rollback_answer(ctx: typer.Context, outcome: Any, level: str) -> dict[str, Any]:
+    now = app_of(ctx).clock.now()
+    body = {
+        "level": level,
+        "migration": outcome.migration.to_dict() if outcome.migration else None,
+        "plan": outcome.plan.to_dict(now=now) if outcome.plan else None,
+        "tenant": outcome.data.get("tenant"),
+        "message": outcome.message,
+        "changes": [c.to_dict() for c in outcome.changes],
+    }
+    if level == "data":
+        body["traffic"] = {"level": "total", "migration": body["migration"], "plan": body["plan"]}
+        body.update({k: v for k, v in outcome.data.items() if k != "level"})
+    return body
 
 
 def _rollback_data(
-    ctx: typer.Context,
-    name: str,
-    backup_id: str | None,
-    source: str | None,
-    yes: bool,
-    actor: str,
-    reason: str,
-    as_json: bool,
-) -> None:
-    """Traffic to legacy first (a total rollback), then the verified restore."""
-    from switchover.cli.common import confirm
-    from switchover.cli.data import open_source, restore_backup
-    from switchover.data import backup as backups
-    from switchover.errors import NotFoundError
+    ctx: typer.Context, command: Any, source: str | None, yes: bool, as_json: bool
+) -> Any:
+    """Confirm with what the backup holds, then the command: traffic to legacy and the
+    verified restore, with progress bars."""
+    from dataclasses import replace
 
-    if not backup_id:
+    from switchover.cli.common import confirm
+    from switchover.cli.data import open_source, source_url
+    from switchover.cli.progress import progress_bars
+    from switchover.data import backup as backups
+
+    if not command.backup_id:
         raise ValidationError(
-            "--level data needs --backup-id ID: list them with `switchover data backups`",
+            "a data rollback needs `backup_id`: list them with 'switchover data backups'",
             field="backup_id",
         )
-    info = backups.verify(open_source(ctx, source), backup_id)
-    traffic: dict[str, Any] | None
+    app_of(ctx).rollout.get(command.migration)  # a mistyped name: refused, nothing changed
+    src = open_source(ctx, source)
     try:
-        app_of(ctx).rollout.get(name)
-    except NotFoundError:
-        traffic = None
-    else:
-        if not yes:
-            confirm(
-                f"Roll {name} back to legacy (percentage 0, master off) and restore {backup_id}?",
-                yes,
-            )
-            yes = True
-        traffic = app_of(ctx).plans.rollback(
-            name, "total", actor=actor, reason=reason or f"data rollback to {backup_id}"
-        )
-    result = restore_backup(ctx, backup_id, source, yes, as_json, verified=info)
-    if as_json:
-        render.emit_json({"level": "data", "traffic": traffic, **result})
-        return
-    if traffic is None:
-        render.console.print(esc(f"no migration {name!r} in the store: traffic unchanged"))
-    else:
-        render.console.print(esc(f"{name}: rolled back (total): percentage 0, master switch off"))
-    r = result["restored"]
-    render.console.print(
-        esc(
-            f"restored {backup_id}: {r['configs']} configs, {r['calls']} calls, "
-            f"{r['metrics']} metrics; checksum verified before and after"
-        )
+        info = backups.verify(src, command.backup_id)
+    finally:
+        src.dispose()
+    confirm(
+        f"Roll {command.migration} back to legacy (percentage 0, master off) and restore "
+        f"{info.id} ({info.configs} configs, {info.calls} calls, {info.metrics} metrics)?",
+        yes,
     )
+    with progress_bars(not as_json) as progress:
+        return run_command(ctx, replace(command, source=source_url(ctx, source)), progress=progress)
 
 
 # --- simulation --------------------------------------------------------------------------

@@ -6,8 +6,17 @@ from typing import Annotated
 
 import typer
 
-from switchover.cli import render
-from switchover.cli.common import By, ExpectVersion, Json, Name, Reason, app_of, esc, handled, who
+from switchover.cli.common import (
+    By,
+    ExpectVersion,
+    Json,
+    Name,
+    Reason,
+    handled,
+    run_command,
+    show_outcome,
+    who,
+)
 
 rollout_app = typer.Typer(
     help="Change how much traffic goes to the candidate.", no_args_is_help=True
@@ -28,10 +37,16 @@ def rollout_set(
     as_json: Json = False,
 ) -> None:
     """Set the percentage of callers that go to the candidate (sticky per caller)."""
-    m = app_of(ctx).rollout.set_percentage(
-        name, percentage, actor=who(by), reason=reason, expected_version=expect_version
+    from switchover.commands import SetPercentage
+
+    command = SetPercentage(
+        migration=name,
+        percentage=percentage,
+        actor=who(by),
+        reason=reason,
+        expected_version=expect_version,
     )
-    render.show_migration(m, as_json)
+    show_outcome(run_command(ctx, command), as_json)
 
 
 @handled
@@ -43,35 +58,34 @@ def kill(
     expect_version: ExpectVersion = None,
     as_json: Json = False,
 ) -> None:
-    """Master switch off: every call goes to legacy at once (immediate rollback)."""
-    m = app_of(ctx).rollout.kill(
-        name, actor=who(by), reason=reason, expected_version=expect_version
-    )
-    render.show_migration(m, as_json)
+    """Master switch off: every call goes to legacy at once; a running plan is paused."""
+    from switchover.commands import Kill
+
+    command = Kill(migration=name, actor=who(by), reason=reason, expected_version=expect_version)
+    show_outcome(run_command(ctx, command), as_json)
 
 
 @handled
 def resume(
     ctx: typer.Context,
     name: Name,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Also let a paused or rolled-back plan advance again (a fresh phase window). "
+            "Without it only the master switch comes back on and the plan stays as it is.",
+        ),
+    ] = False,
     by: By = None,
     reason: Reason = "",
     expect_version: ExpectVersion = None,
     as_json: Json = False,
 ) -> None:
-    """Master switch back on; a paused or rolled-back plan advances again."""
-    a = app_of(ctx)
-    current = a.rollout.get(name)
-    plan = a.plans.find(name)
-    plan_waits = plan is not None and plan.status.value in ("paused", "rolled_back")
-    if not current.enabled or not plan_waits:
-        current = a.rollout.resume(
-            name, actor=who(by), reason=reason, expected_version=expect_version
-        )
-    if plan_waits:
-        plan = a.plans.resume(name, actor=who(by), reason=reason)
-        if not as_json:
-            render.console.print(
-                f"plan {esc(plan.plan.name)} is running again at {esc(plan.phase_name)}"
-            )
-    render.show_migration(current, as_json)
+    """Master switch back on: calls follow the percentage again. Says what it restored."""
+    from switchover.commands import Resume
+
+    command = Resume(
+        migration=name, plan=plan, actor=who(by), reason=reason, expected_version=expect_version
+    )
+    show_outcome(run_command(ctx, command), as_json)

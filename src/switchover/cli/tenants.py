@@ -8,15 +8,25 @@ from typing import Annotated
 import typer
 
 from switchover.cli import render
-from switchover.cli.common import By, ExpectVersion, Json, Name, Reason, app_of, handled, who
-from switchover.core.migration import Override
+from switchover.cli.common import (
+    By,
+    ExpectVersion,
+    Json,
+    Name,
+    Reason,
+    esc,
+    handled,
+    run_command,
+    show_outcome,
+    who,
+)
 
 tenant_app = typer.Typer(
     help="Force tenants onto one side (allow = candidate, deny = legacy).", no_args_is_help=True
 )
 
 
-def _tenant_command(override: Override | None, doc: str) -> Callable[..., None]:
+def _tenant_command(override: str, doc: str) -> Callable[..., None]:
     @handled
     def command(
         ctx: typer.Context,
@@ -27,23 +37,30 @@ def _tenant_command(override: Override | None, doc: str) -> Callable[..., None]:
         expect_version: ExpectVersion = None,
         as_json: Json = False,
     ) -> None:
-        m = app_of(ctx).rollout.set_tenant(
-            name, tenant, override, actor=who(by), reason=reason, expected_version=expect_version
+        from switchover.commands import SetTenant
+
+        command = SetTenant(
+            migration=name,
+            tenant=tenant,
+            override=override,
+            actor=who(by),
+            reason=reason,
+            expected_version=expect_version,
         )
-        render.show_migration(m, as_json)
+        show_outcome(run_command(ctx, command), as_json)
 
     command.__doc__ = doc
     return command
 
 
 tenant_app.command("enable")(
-    _tenant_command(Override.ALLOW, "Force a tenant onto the candidate, whatever the percentage.")
+    _tenant_command("allow", "Force a tenant onto the candidate, whatever the percentage.")
 )
 tenant_app.command("disable")(
-    _tenant_command(Override.DENY, "Force a tenant onto legacy, whatever the percentage.")
+    _tenant_command("deny", "Force a tenant onto legacy, whatever the percentage.")
 )
 tenant_app.command("clear")(
-    _tenant_command(None, "Remove a tenant's override: it follows the percentage again.")
+    _tenant_command("clear", "Remove a tenant's override: it follows the percentage again.")
 )
 
 
@@ -58,8 +75,11 @@ def tenant_register(
     as_json: Json = False,
 ) -> None:
     """Tell switchover which tenants exist, so status counts tenants on the candidate."""
-    added = app_of(ctx).rollout.register_tenants(name, tenants, actor=who(by), reason=reason)
+    from switchover.commands import RegisterTenants
+
+    command = RegisterTenants(migration=name, tenants=tuple(tenants), actor=who(by), reason=reason)
+    outcome = run_command(ctx, command)
     if as_json:
-        render.emit_json({"added": added, "given": len(tenants)})
+        render.emit_json(dict(outcome.data))
     else:
-        render.console.print(f"{added} new tenant(s) registered ({len(tenants)} given)")
+        render.console.print(esc(outcome.message), highlight=False)

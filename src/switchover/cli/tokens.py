@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from switchover.cli import render
-from switchover.cli.common import By, Json, app_of, esc, handled, who
+from switchover.cli.common import By, Json, app_of, esc, handled, run_command, who
 
 token_app = typer.Typer(help="API tokens and their roles.", no_args_is_help=True)
 
@@ -24,7 +24,10 @@ def token_create(
     as_json: Json = False,
 ) -> None:
     """Create an API token. It is shown once; only its hash is stored."""
-    token = app_of(ctx, migrate=True).tokens.create(name, role, actor=who(by))
+    from switchover.commands import CreateToken
+
+    outcome = run_command(ctx, CreateToken(name=name, role=role, actor=who(by)), migrate=True)
+    token = outcome.data["token"]
     if as_json:
         render.emit_json({"name": name, "role": role, "token": token})
     else:
@@ -60,10 +63,14 @@ def token_list(ctx: typer.Context, as_json: Json = False) -> None:
 def token_revoke(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The token's name.")],
+    by: By = None,
     as_json: Json = False,
 ) -> None:
-    """Revoke a token: the API refuses it from now on (within 5 s on running servers)."""
-    app_of(ctx).tokens.revoke(name)
+    """Revoke a token: the API refuses it from now on (within 5 s on running servers).
+    The last admin token is refused: create another admin first."""
+    from switchover.commands import RevokeToken
+
+    run_command(ctx, RevokeToken(name=name, actor=who(by)))
     if as_json:
         render.emit_json({"revoked": name})
     else:
