@@ -6,6 +6,8 @@
 >>> d.side, d.reason
 """
 
+import typing as _typing
+
 from switchover.core.clock import Clock, ManualClock, SystemClock
 from switchover.core.decision import Decision, Reason, Side
 from switchover.core.migration import Migration, Override, State
@@ -19,9 +21,26 @@ from switchover.errors import (
     SwitchoverError,
     ValidationError,
 )
-from switchover.sdk.client import Client, MigrationHandle, connect
+
+if _typing.TYPE_CHECKING:
+    from switchover.sdk.client import Client, MigrationHandle, connect
 
 __version__ = "0.1.0"
+_SDK = frozenset({"Client", "MigrationHandle", "connect"})
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """The SDK loads on first use: ``switchover --help`` and the store do not need it."""
+    if name in _SDK:
+        from switchover.sdk import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'switchover' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AuthError",

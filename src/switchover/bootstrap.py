@@ -15,7 +15,6 @@ from switchover.rollout.service import RolloutService
 from switchover.settings import Settings
 from switchover.store.engine import create_store_engine
 from switchover.store.repository import Store
-from switchover.store.schema import upgrade
 
 
 @dataclass
@@ -51,6 +50,8 @@ def bootstrap(
     clock = clock or SystemClock()
     store = Store(create_store_engine(settings.database_url))
     if migrate:
+        from switchover.store.schema import upgrade  # Alembic: only when asked
+
         upgrade(store.engine)
     return App(
         settings=settings,

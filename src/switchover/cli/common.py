@@ -158,30 +158,3 @@ def run_command(
     from switchover.commands import handle
 
     return handle(app_of(ctx, migrate=migrate), command, progress=progress)
-
-
-def show_outcome(outcome: Outcome, as_json: bool, *, detail: bool = True) -> None:
-    """A change's answer: what it did, each field before → after, notes; then the
-    migration. JSON: the migration (as before) with ``message``, ``changes``, ``notes``."""
-    import orjson
-
-    if as_json:
-        body: dict[str, Any] = outcome.migration.to_dict() if outcome.migration is not None else {}
-        body.update(
-            message=outcome.message,
-            changes=[c.to_dict() for c in outcome.changes],
-            notes=list(outcome.notes),
-        )
-        for key, value in outcome.data.items():
-            body.setdefault(key, value)
-        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    console.print(esc(outcome.message), highlight=False)
-    for change in outcome.changes:
-        console.print(f"  {esc(change)}", highlight=False)
-    for note in outcome.notes:
-        console.print(f"[dim]{esc(note)}[/dim]", highlight=False)
-    if detail and outcome.migration is not None:
-        from switchover.cli.render import migration_detail
-
-        console.print(migration_detail(outcome.migration))

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from switchover.cli import render
 from switchover.cli.common import (
     By,
     ExpectVersion,
@@ -15,7 +16,6 @@ from switchover.cli.common import (
     Reason,
     handled,
     run_command,
-    show_outcome,
     who,
 )
 
@@ -43,7 +43,7 @@ def _feature_command(on: bool) -> Callable[..., None]:
             reason=reason,
             expected_version=expect_version,
         )
-        show_outcome(run_command(ctx, command), as_json)
+        render.show_outcome(run_command(ctx, command), as_json)
 
     command.__doc__ = (
         "Switch a feature on: its calls follow the percentage and tenant overrides."

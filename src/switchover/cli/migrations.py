@@ -15,7 +15,6 @@ from switchover.cli.common import (
     app_of,
     handled,
     run_command,
-    show_outcome,
     who,
 )
 
@@ -63,7 +62,7 @@ def migration_create(
         actor=who(by),
         reason=reason,
     )
-    show_outcome(run_command(ctx, command, migrate=True), as_json)
+    render.show_outcome(run_command(ctx, command, migrate=True), as_json)
 
 
 @migration_app.command("list")

@@ -20,7 +20,6 @@ from switchover.cli.common import (
     esc,
     handled,
     run_command,
-    show_outcome,
     who,
 )
 from switchover.errors import ValidationError
@@ -188,7 +187,7 @@ def plan_verb(fn_name: str, doc: str) -> Callable[..., None]:
         if as_json:
             render.emit_json(_plan_answer(ctx, outcome))
         else:
-            show_outcome(outcome, as_json, detail=False)
+            render.show_outcome(outcome, as_json, detail=False)
 
     command.__doc__ = doc
     return command
@@ -270,7 +269,7 @@ def rollback(
     if as_json:
         render.emit_json(_rollback_answer(ctx, outcome, level))
         return
-    show_outcome(outcome, as_json, detail=False)
+    render.show_outcome(outcome, as_json, detail=False)
 
 
 def _rollback_answer(ctx: typer.Context, outcome: Any, level: str) -> dict[str, Any]:

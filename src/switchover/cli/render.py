@@ -14,6 +14,7 @@ from rich.table import Table
 from switchover.cli.common import console, err_console, esc
 
 if TYPE_CHECKING:
+    from switchover.commands import Outcome
     from switchover.core.migration import Migration
     from switchover.core.status import RolloutStatus
     from switchover.store.repository import AuditEntry
@@ -198,3 +199,26 @@ def metrics_table(report: dict[str, Any]) -> Table:
         lv, cv = legacy["outcome_rates"].get(name), cand["outcome_rates"].get(name)
         table.add_row(esc(f"{name} rate"), _pct(lv), _pct(cv), _ratio(cv, lv))
     return table
+
+
+def show_outcome(outcome: Outcome, as_json: bool, *, detail: bool = True) -> None:
+    """A change's answer: what it did, each field before → after, notes; then the
+    migration. JSON: the migration (as before) with ``message``, ``changes``, ``notes``."""
+    if as_json:
+        body: dict[str, Any] = outcome.migration.to_dict() if outcome.migration is not None else {}
+        body.update(
+            message=outcome.message,
+            changes=[c.to_dict() for c in outcome.changes],
+            notes=list(outcome.notes),
+        )
+        for key, value in outcome.data.items():
+            body.setdefault(key, value)
+        emit_json(body)
+        return
+    console.print(esc(outcome.message), highlight=False)
+    for change in outcome.changes:
+        console.print(f"  {esc(change)}", highlight=False)
+    for note in outcome.notes:
+        console.print(f"[dim]{esc(note)}[/dim]", highlight=False)
+    if detail and outcome.migration is not None:
+        console.print(migration_detail(outcome.migration))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from switchover.cli import render
 from switchover.cli.common import (
     By,
     ExpectVersion,
@@ -14,7 +15,6 @@ from switchover.cli.common import (
     Reason,
     handled,
     run_command,
-    show_outcome,
     who,
 )
 
@@ -46,7 +46,7 @@ def rollout_set(
         reason=reason,
         expected_version=expect_version,
     )
-    show_outcome(run_command(ctx, command), as_json)
+    render.show_outcome(run_command(ctx, command), as_json)
 
 
 @handled
@@ -62,7 +62,7 @@ def kill(
     from switchover.commands import Kill
 
     command = Kill(migration=name, actor=who(by), reason=reason, expected_version=expect_version)
-    show_outcome(run_command(ctx, command), as_json)
+    render.show_outcome(run_command(ctx, command), as_json)
 
 
 @handled
@@ -88,4 +88,4 @@ def resume(
     command = Resume(
         migration=name, plan=plan, actor=who(by), reason=reason, expected_version=expect_version
     )
-    show_outcome(run_command(ctx, command), as_json)
+    render.show_outcome(run_command(ctx, command), as_json)

@@ -17,7 +17,6 @@ from switchover.cli.common import (
     esc,
     handled,
     run_command,
-    show_outcome,
     who,
 )
 
@@ -47,7 +46,7 @@ def _tenant_command(override: str, doc: str) -> Callable[..., None]:
             reason=reason,
             expected_version=expect_version,
         )
-        show_outcome(run_command(ctx, command), as_json)
+        render.show_outcome(run_command(ctx, command), as_json)
 
     command.__doc__ = doc
     return command

@@ -12,7 +12,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from switchover.control.controller import phase_features, phase_percentage
 from switchover.core import migration as mig
 from switchover.core.clock import Clock, SystemClock
 from switchover.core.migration import Migration, Override
@@ -63,7 +62,9 @@ def _brief(state: PlanState | None) -> dict[str, Any] | None:
         "status": state.status.value,
         "phase": state.phase_name,
         "phase_index": state.phase_index,
-        "percentage": phase_percentage(state.plan, state.phase_index),
+        "percentage": state.plan.phases[state.phase_index].percentage
+        if state.phase_index >= 0
+        else 0,
     }
 
 
@@ -277,6 +278,8 @@ class PlanService:
                 )
                 return replace(s, status=PlanStatus.COMPLETED), after
             target = s.phase_index + 1
+            from switchover.control.controller import phase_features, phase_percentage
+
             pct, feats = phase_percentage(plan, target), phase_features(plan, target)
             after = change_in(
                 tx,

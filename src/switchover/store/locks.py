@@ -15,15 +15,22 @@ import os
 import re
 import socket
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from switchover.core.clock import Clock, SystemClock
 from switchover.errors import ConflictError, LockHeldError
 from switchover.store import tables as t
-from switchover.store.repository import Store, _utc
+from switchover.store.records import utc as _utc
+
+
+class Store(Protocol):
+    """What a lock needs of the store: its engine (and the repository builds locks, so
+    importing it here would be a cycle)."""
+
+    engine: Engine
 
 
 def advisory_key(name: str) -> int:

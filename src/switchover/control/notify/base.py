@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from switchover.control.notify.webhook import Webhook
+from typing import Any, Protocol
 
 EVENTS: tuple[str, ...] = ("phase_change", "hold", "rollback", "approval_needed", "completed")
 SEVERITIES: tuple[str, ...] = ("P0", "P1", "P2", "P3")
@@ -62,7 +59,8 @@ class NotifierLike(Protocol):
     and :class:`~switchover.control.notify.memory.MemoryNotifier` (a list) both fit.
     """
 
-    def send(self, targets: Sequence[Webhook], n: Notification) -> None: ...
+    def send(self, targets: Sequence[Any], n: Notification) -> None:
+        """``targets``: the plan's webhooks (``notify.Webhook``) subscribed to ``n``."""
 
     def flush(self, timeout: float = 10.0) -> bool: ...
 
