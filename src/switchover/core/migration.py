@@ -134,17 +134,22 @@ def validate_key(value: str, field_name: str) -> str:
     return value
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def parse_percentage(value: object, *, field: str = "percentage") -> int:
     """Accepts 0..100 as an int or a string of digits; anything else names the fix."""
     if isinstance(value, bool):
         value = repr(value)
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+    elif isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
         number = int(value)
     else:
         raise ValidationError(
-            f"`{field}` must be a whole number from 0 to 100, got {value!r}", field=field
+            f"`{field}` must be a whole number from 0 to 100, got {_shown(value)}", field=field
         )
     if not 0 <= number <= 100:
         raise ValidationError(

@@ -30,3 +30,11 @@ def test_an_absurd_or_ambiguous_plan_is_refused(text: str, field: str, said: str
 def test_a_year_long_phase_is_still_a_plan() -> None:
     plan = load_plan(GOOD.replace("10m", "366d").replace("interval: 1m", "interval: 1d"))
     assert plan.phases[0].duration == 366 * 86400 and plan.interval == 86400
+
+
+def test_a_percentage_of_thousands_of_digits_is_refused_briefly() -> None:
+    from switchover.core.migration import parse_percentage
+
+    with pytest.raises(ValidationError) as caught:
+        parse_percentage("9" * 5000)
+    assert caught.value.field == "percentage" and len(caught.value.message) < 200
