@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from switchover.access import TokenService
 from switchover.agents.service import AgentService
@@ -15,6 +16,10 @@ from switchover.rollout.service import RolloutService
 from switchover.settings import Settings
 from switchover.store.engine import create_store_engine
 from switchover.store.repository import Store
+
+if TYPE_CHECKING:
+    from switchover.control.controller import Controller
+    from switchover.control.notify import Notifier
 
 
 @dataclass
@@ -33,7 +38,23 @@ class App:
         """The agent-data database the HTTP API and the dashboard read runs and backups from."""
         return Source(self.settings.agent_data_url)
 
+    @functools.cached_property
+    def notifier(self) -> Notifier:
+        """The one webhook sender of this process (a background thread, built on first use)."""
+        from switchover.control.notify import Notifier
+
+        return Notifier()
+
+    def controller(self) -> Controller:
+        """The rollout controller over this app's store, clock and notifier."""
+        from switchover.control.controller import Controller
+
+        return Controller(self.store, self.clock, notifier=self.notifier)
+
     def close(self) -> None:
+        if "notifier" in self.__dict__:
+            self.notifier.flush(5.0)
+            self.notifier.close()
         if "data_source" in self.__dict__:
             self.data_source.dispose()
         self.store.dispose()

@@ -29,24 +29,19 @@ def controller_run(
     as_json: Json = False,
 ) -> None:
     """Run the controller; with several replicas only the leader acts (a lock in the store)."""
-    from switchover.control.controller import LOCK_NAME, Controller
-    from switchover.control.notify import Notifier
-    from switchover.store.locks import NamedLock
+    from switchover.control.controller import LOCK_NAME
 
     if poll <= 0:
         raise ValidationError("--poll must be more than 0", field="poll")
     a = app_of(ctx, migrate=True)
-    notifier = Notifier()
-    controller = Controller(a.store, a.clock, notifier=notifier)
+    controller = a.controller()
     if once:
-        lock = NamedLock(a.store, LOCK_NAME, controller.holder, clock=a.clock)
+        lock = a.store.lock(LOCK_NAME, controller.holder, clock=a.clock)
         lock.require("the controller")
         try:
             outcomes = controller.tick()
         finally:
             lock.release()
-            notifier.flush(5.0)
-            notifier.close()
         data = [
             {"migration": o.migration, "verdict_id": o.verdict_id, **o.verdict.to_dict()}
             for o in outcomes
@@ -82,6 +77,3 @@ def controller_run(
         controller.run(stop, poll=poll)
     except KeyboardInterrupt:
         stop.set()
-    finally:
-        notifier.flush(5.0)
-        notifier.close()

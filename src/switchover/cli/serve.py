@@ -90,11 +90,9 @@ def serve(
     print(f"  API docs:  http://{host}:{port}/docs", flush=True)
     stop = None
     if controller:
-        from switchover.control.controller import Controller, start_in_thread
-        from switchover.control.notify import Notifier
+        from switchover.control.controller import start_in_thread
 
-        notifier = Notifier()
-        _, stop = start_in_thread(Controller(a.store, a.clock, notifier=notifier))
+        _, stop = start_in_thread(a.controller())
         print("  controller: on (plans advance and roll back on evidence)", flush=True)
     if traffic is not None:
         print(f"  demo: {demo_rate:g} simulated calls/s on voice_v2 (--no-demo to turn off)")
@@ -109,4 +107,3 @@ def serve(
     finally:
         if stop is not None:
             stop.set()
-            notifier.close()
