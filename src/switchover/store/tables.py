@@ -222,3 +222,15 @@ phone_numbers = sa.Table(
     sa.Column("label", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# --- ingest: the idempotency keys of stored batches (pruned after a day) -------------------
+
+ingest_keys = sa.Table(
+    "ingest_keys",
+    metadata,
+    sa.Column("scope", sa.String(20), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_ingest_keys_at", "at"),
+)
