@@ -1,7 +1,8 @@
 """A running ``switchover serve`` as a backend, through httpx.
 
 For processes without database access: the snapshot comes from ``/v1/snapshot``
-(a viewer token is enough), rollups go to ``POST /v1/rollups`` (operator token), and
+(a viewer token is enough), rollups go to ``POST /v1/rollups`` (operator token, one
+idempotency key a batch, the same key when the recorder retries it), and
 the window and status are the server's metrics and status endpoints. Transport
 errors and unexpected statuses become :class:`~switchover.errors.StoreError`.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 
 from switchover.core.migration import Migration
-from switchover.core.rollup import Rollup, RollupKey
+from switchover.core.rollup import Rollup, RollupKey, WriteReport
 from switchover.errors import StoreError
 from switchover.sdk.sinks import HttpSink
 
@@ -96,8 +97,9 @@ class HttpBackend:
 
     def write(
         self, rollups: Sequence[tuple[RollupKey, Rollup]], samples: Sequence[dict[str, Any]]
-    ) -> None:
-        self._sink.write(rollups, samples)
+    ) -> WriteReport | None:
+        """Post the batch with its idempotency key (see :class:`~switchover.sdk.sinks.HttpSink`)."""
+        return self._sink.write(rollups, samples)
 
     def window(
         self,
