@@ -6,12 +6,15 @@ The rules, first match wins:
 2. status ``failed``/``error`` → ``failed``;
 3. status ``no-answer``/``busy``/``canceled`` → ``no_answer``;
 4. status ``voicemail`` → ``voicemail``; status ``transferred`` → ``transferred``;
-5. no duration or a duration of 0 s → ``no_answer``;
-6. under :data:`ABANDONED_BELOW` seconds → ``abandoned``;
-7. otherwise ``completed``.
+5. a duration that is not a finite number (NaN, infinity: a broken record) → ``failed``;
+6. no duration or a duration of 0 s → ``no_answer``;
+7. under :data:`ABANDONED_BELOW` seconds → ``abandoned``;
+8. otherwise ``completed``.
 """
 
 from __future__ import annotations
+
+import math
 
 OUTCOMES = ("completed", "abandoned", "no_answer", "voicemail", "transferred", "failed")
 ABANDONED_BELOW = 15.0
@@ -43,6 +46,8 @@ def infer_outcome(status: str | None, duration_seconds: float | None, outcome: s
     by_status = _STATUS.get(_norm(status))
     if by_status is not None:
         return by_status
+    if duration_seconds is not None and not math.isfinite(duration_seconds):
+        return "failed"
     if duration_seconds is None or duration_seconds <= 0:
         return "no_answer"
     if duration_seconds < ABANDONED_BELOW:

@@ -15,6 +15,7 @@ PostgreSQL, a lease row on SQLite) and a second is refused with the holder's run
 from __future__ import annotations
 
 import importlib
+import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -654,9 +655,11 @@ class Migrator:
                 if slot is None:
                     continue
                 slot[2][0] += 1
-                if dur is not None:
+                # NaN or infinity (a broken call record) would make the average and the
+                # p95 NaN or infinite: they count as calls, not as durations or latencies
+                if dur is not None and math.isfinite(dur):
                     slot[0].append(dur)
-                if lat is not None:
+                if lat is not None and math.isfinite(lat):
                     slot[1].append(lat)
             rows = []
             for cid, tenant in configs:
