@@ -13,8 +13,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing switchover and its dependencies into $(VENV) (a minute or two the first time)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[test,bench]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## run: start switchover on the embedded SQLite store (creates voice_v2 on an empty store)

@@ -38,8 +38,9 @@ class TokenService:
         self.store = store
         self.clock = clock or SystemClock()
 
-    def create(self, name: str, role: str, *, actor: str) -> str:
-        """Create a token and return it; this is the only time it is shown."""
+    def create(self, name: str, role: str, *, actor: str, replace: bool = False) -> str:
+        """Create a token and return it; this is the only time it is shown. With
+        ``replace`` a token of the same name is replaced: the old value stops working."""
         try:
             validate_name(name)
         except ValidationError:
@@ -58,7 +59,7 @@ class TokenService:
             revoked_at=None,
         )
         with self.store.transaction() as tx:
-            tx.insert_token(record)
+            tx.insert_token(record, replace=replace)
         return token
 
     def list(self) -> list[TokenRecord]:

@@ -457,10 +457,13 @@ def create_app(
         ]
 
     @api.post("/v1/tokens", status_code=201, tags=["tokens"])
-    def create_token(body: schemas.CreateToken, who: Admin) -> dict[str, str]:
-        outcome = commands.handle(
-            app, cmd.CreateToken(name=body.name, role=body.role, actor=who.name)
+    def create_token(body: schemas.CreateToken, request: Request, who: Admin) -> dict[str, str]:
+        command = cmd.CreateToken(
+            name=body.name, role=body.role, replace=body.replace, actor=who.name
         )
+        outcome = commands.handle(app, command)
+        if body.replace:
+            request.app.state.token_cache.forget()
         return {k: str(v) for k, v in outcome.data.items()}
 
     @api.delete("/v1/tokens/{name}", tags=["tokens"])

@@ -67,3 +67,6 @@ class DecideRequest(BaseModel):
 class CreateToken(BaseModel):
     name: str
     role: str = Field(..., description="viewer, worker, operator or admin.")
+    replace: StrictBool = Field(
+        False, description="Replace a token of this name (its old value stops working)."
+    )

@@ -100,7 +100,8 @@ def agents_list(ctx: typer.Context, as_json: Json = False) -> None:
         render.emit_json([v.to_dict() for v in views])
         return
     table = Table(title="agents")
-    for col in ("id", "name", "active", "llm", "tts / stt", "keys set", "updated"):
+    table.add_column("id", no_wrap=True, overflow="fold", min_width=25)  # ids are copied whole
+    for col in ("name", "active", "llm", "tts / stt", "keys set", "updated"):
         table.add_column(col)
     for v in views:
         a = v.agent

@@ -63,6 +63,21 @@ class CliState:
             app.close()
 
 
+ENV_FILE = ".env"
+
+
+def load_env_file(path: str = ENV_FILE) -> bool:
+    """Read ``./.env`` into the environment (variables already set win), so the server
+    and the CLI run from one directory share ``SWITCHOVER_SECRET_KEY`` and the rest."""
+    import os
+
+    if not os.path.isfile(path):
+        return False
+    from dotenv import load_dotenv
+
+    return load_dotenv(path, override=False)
+
+
 def state_of(ctx: typer.Context) -> CliState:
     """The invocation's state; created on the root context when no callback made it."""
     found = ctx.find_object(CliState)

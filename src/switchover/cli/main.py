@@ -28,7 +28,7 @@ from switchover.cli import (
     tokens,
     worker,
 )
-from switchover.cli.common import CliState
+from switchover.cli.common import CliState, load_env_file
 
 app = typer.Typer(
     name="switchover",
@@ -54,6 +54,7 @@ def _root(
         ),
     ] = None,
 ) -> None:
+    load_env_file()
     state = CliState(db)
     ctx.obj = state
     ctx.call_on_close(state.close)  # the store's connections go when the command ends

@@ -55,6 +55,8 @@ def serve(
     from switchover.api.app import create_app
     from switchover.store.engine import redact_url
 
+    if demo:
+        _ensure_secret_key()
     a = app_of(ctx, migrate=True)
     traffic = None
     if demo:
@@ -107,3 +109,28 @@ def serve(
     finally:
         if stop is not None:
             stop.set()
+
+
+def _ensure_secret_key() -> None:
+    """A first run gets a secret key for agent keys, kept in ./.env (read by the CLI run
+    from the same directory too), so the server and the CLI never disagree on it."""
+    import os
+    from pathlib import Path
+
+    from switchover.agents.keyring import ENV_VAR, generate_key
+    from switchover.cli.common import ENV_FILE
+
+    if os.environ.get(ENV_VAR):
+        return
+    key = generate_key()
+    path = Path(ENV_FILE)
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    separator = "" if not existing or existing.endswith("\n") else "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(f"{separator}{ENV_VAR}={key}\n")
+    os.environ[ENV_VAR] = key
+    print(
+        f"wrote a new {ENV_VAR} to {path.resolve()} (the CLI run from this directory reads it)",
+        flush=True,
+    )

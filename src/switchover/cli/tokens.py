@@ -20,13 +20,22 @@ def token_create(
     role: Annotated[
         str, typer.Option("--role", help="viewer (read), worker, operator (change), admin.")
     ] = "viewer",
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="If a token of this name exists, replace it (its old value stops working). "
+            "Safe to run again, e.g. in a script.",
+        ),
+    ] = False,
     by: By = None,
     as_json: Json = False,
 ) -> None:
     """Create an API token. It is shown once; only its hash is stored."""
     from switchover.commands import CreateToken
 
-    outcome = run_command(ctx, CreateToken(name=name, role=role, actor=who(by)), migrate=True)
+    command = CreateToken(name=name, role=role, replace=replace, actor=who(by))
+    outcome = run_command(ctx, command, migrate=True)
     token = outcome.data["token"]
     if as_json:
         render.emit_json({"name": name, "role": role, "token": token})

@@ -491,8 +491,9 @@ def _audit(
 
 def _create_token(app: App, cmd: c.CreateToken, _p: Progress) -> Outcome:
     actor = actor_name(cmd.actor)
-    token = app.tokens.create(cmd.name, cmd.role, actor=actor)
-    _audit(app, AUDIT_TOKENS, "token_create", cmd, None, {"name": cmd.name, "role": cmd.role})
+    token = app.tokens.create(cmd.name, cmd.role, actor=actor, replace=cmd.replace)
+    action = "token_replace" if cmd.replace else "token_create"
+    _audit(app, AUDIT_TOKENS, action, cmd, None, {"name": cmd.name, "role": cmd.role})
     return Outcome(
         f"token {cmd.name!r} ({cmd.role}) created; it will not be shown again",
         (Change("token", None, cmd.name),),

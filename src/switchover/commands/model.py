@@ -136,9 +136,12 @@ class Restore(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateToken(Command):
+    """``replace``: a token of that name is replaced (the old value stops working)."""
+
     verb: ClassVar[str] = "create_token"
     name: str
     role: str = "viewer"
+    replace: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -190,8 +190,8 @@ class MemoryTx:
 
     # tokens -------------------------------------------------------------------------
 
-    def insert_token(self, record: TokenRecord) -> None:
-        if record.name in self._t.tokens:
+    def insert_token(self, record: TokenRecord, *, replace: bool = False) -> None:
+        if record.name in self._t.tokens and not replace:
             raise rec.duplicate_token(record.name)
         if any(r.token_hash == record.token_hash for r in self._t.tokens.values()):
             raise rec.constraint_conflict()  # the hash is unique

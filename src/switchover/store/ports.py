@@ -81,7 +81,8 @@ class Transaction(Protocol):
 
     # API tokens
 
-    def insert_token(self, record: TokenRecord) -> None: ...
+    def insert_token(self, record: TokenRecord, *, replace: bool = False) -> None:
+        """``replace``: a token of that name gets the new hash and role (the old one dies)."""
 
     def token_by_hash(self, token_hash: str) -> TokenRecord | None: ...
 

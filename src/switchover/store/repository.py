@@ -167,10 +167,23 @@ class Tx(PlanQueries):
 
     # tokens -------------------------------------------------------------------------
 
-    def insert_token(self, record: TokenRecord) -> None:
+    def insert_token(self, record: TokenRecord, *, replace: bool = False) -> None:
         exists = self.conn.execute(
             sa.select(t.tokens.c.name).where(t.tokens.c.name == record.name)
         ).first()
+        if exists is not None and replace:
+            self.conn.execute(
+                t.tokens.update()
+                .where(t.tokens.c.name == record.name)
+                .values(
+                    role=record.role,
+                    token_hash=record.token_hash,
+                    created_at=record.created_at,
+                    created_by=record.created_by,
+                    revoked_at=None,
+                )
+            )
+            return
         if exists is not None:
             raise rec.duplicate_token(record.name)
         self.conn.execute(
