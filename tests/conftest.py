@@ -41,6 +41,7 @@ TABLES = (
     "phone_numbers",
     "campaigns",
     "agents",
+    "ingest_keys",
 )
 
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from switchover.core.migration import Migration
-from switchover.core.rollup import Rollup, RollupKey
+from switchover.core.rollup import Rollup, RollupKey, WriteReport
 
 
 class SnapshotSource(Protocol):
@@ -48,8 +48,9 @@ class Backend(SnapshotSource, Protocol):
 
     def write(
         self, rollups: Sequence[tuple[RollupKey, Rollup]], samples: Sequence[dict[str, Any]]
-    ) -> None:
-        """Keep flushed rollups and shadow samples (the recorder's sink); may raise."""
+    ) -> WriteReport | None:
+        """Keep flushed rollups and shadow samples (the recorder's sink); may raise.
+        ``None`` when all was kept, else what was refused and why."""
         ...
 
     def window(

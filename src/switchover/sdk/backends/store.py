@@ -17,7 +17,7 @@ from typing import Any
 
 from switchover.core.clock import Clock
 from switchover.core.migration import Migration
-from switchover.core.rollup import Rollup, RollupKey
+from switchover.core.rollup import Rollup, RollupKey, WriteReport
 from switchover.metrics.service import MetricsService
 from switchover.rollout.service import RolloutService
 from switchover.store.engine import create_store_engine, parse_url
@@ -113,8 +113,9 @@ class StoreBackend:
 
     def write(
         self, rollups: Sequence[tuple[RollupKey, Rollup]], samples: Sequence[dict[str, Any]]
-    ) -> None:
-        self._sink.write(rollups, samples)
+    ) -> WriteReport | None:
+        """What the store refused, if anything, for the recorder's counts."""
+        return self._sink.write(rollups, samples)
 
     def window(
         self,
