@@ -83,6 +83,11 @@ def create_store_engine(
     connect_args.setdefault("keepalives_interval", 5)
     connect_args.setdefault("keepalives_count", 3)
     if statement_timeout_ms:
+        # a transaction whose client went quiet (hung, or a stalled network) is ended by
+        # the server, so it holds no row locks and writes nothing when the client wakes
         options = connect_args.get("options", "")
-        connect_args["options"] = f"{options} -c statement_timeout={int(statement_timeout_ms)}"
+        connect_args["options"] = (
+            f"{options} -c statement_timeout={int(statement_timeout_ms)}"
+            f" -c idle_in_transaction_session_timeout={int(statement_timeout_ms)}"
+        )
     return sa.create_engine(parsed, connect_args=connect_args, **kwargs)

@@ -159,6 +159,11 @@ class NamedLock:
     def _acquire_pg(self) -> bool:
         conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
+            # A holder renews (SELECT 1) far more often than ``ttl``. If it stops, because
+            # it hangs or a network in between stalls, PostgreSQL ends its session after
+            # ``ttl`` idle and the advisory lock goes with it: a standby takes over, and the
+            # stalled holder's next statement fails, so it never acts as leader again.
+            conn.execute(sa.text(f"SET idle_session_timeout = {int(self.ttl * 1000)}"))
             got = conn.execute(
                 sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(self.name)}
             ).scalar()
