@@ -13,27 +13,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from support.serving import serving
 from switchover.bootstrap import bootstrap
 from switchover.settings import Settings
 
 SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
 EXAMPLES = os.environ.get("SWITCHOVER_SCHEMATHESIS_EXAMPLES", "25")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -47,48 +39,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         role: a.tokens.create(f"{role}-bot", role, actor="seed") for role in ("viewer", "admin")
     }
     a.close()
-    port = _port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHOVER_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "switchover.cli.main",
-            "--db",
-            url,
-            "serve",
-            "--no-demo",
-            "--no-controller",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+    with serving(url, tmp_path, "--no-demo", "--no-controller") as base:
         yield base, tokens
-    finally:
-        proc.terminate()
-        try:
-            _, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        assert "Traceback" not in (err or ""), err
 
 
 @pytest.mark.parametrize("role", ["viewer", "admin"])

@@ -7,10 +7,6 @@ degraded; when the store is back, it is ready again.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,18 +16,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from support.serving import serving
 from switchover.bootstrap import bootstrap
 from switchover.settings import Settings
 
 from .tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -45,45 +36,13 @@ def served(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, TcpProxy, str]]:
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     proxy.start()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHOVER_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "switchover.cli.main",
-            "--db",
-            proxied,
-            "serve",
-            "--no-demo",
-            "--no-controller",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "serve did not become ready in 30 s"
-            time.sleep(0.1)
-        yield base, proxy, token
+        with serving(proxied, tmp_path, "--no-demo", "--no-controller", ready="/readyz") as base:
+            yield base, proxy, token
+            proxy.flow()
     finally:
         proxy.flow()
         proxy.stop()
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _decide(client: httpx.Client, i: int) -> int:

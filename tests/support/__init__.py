@@ -1,0 +1,1 @@
+"""Helpers the test tiers share (on the path through pytest's ``pythonpath``)."""
