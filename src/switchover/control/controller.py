@@ -24,7 +24,7 @@ from switchover.control.evidence import EvidenceCache
 from switchover.control.notify import EVENTS, Notification, Webhook
 from switchover.core import migration as mig
 from switchover.core.clock import Clock, SystemClock
-from switchover.core.judge import Action, Situation, Verdict, judge
+from switchover.core.judge import Action, Severity, Situation, Verdict, judge
 from switchover.core.migration import Migration
 from switchover.core.plan import Plan
 from switchover.core.plan_state import PlanState, PlanStatus, moved
@@ -133,8 +133,13 @@ class Controller:
                 due.append((state, interval))
         if not due:
             return []
-        # the window before a 100 % phase is its legacy baseline: keep twice the window
-        horizon = max(int(max(2 * s.plan.window, s.plan.recent) // 60) + 2 for s in states)
+        # minutes kept one by one: the windows that end now, the baseline before a 100 %
+        # phase (read when the phase begins), and what came since the last judgement
+        horizon = max(
+            int(max(2 * s.plan.window, s.plan.recent, s.plan.window + 2 * s.plan.interval) // 60)
+            + 2
+            for s in states
+        )
         self.cache.horizon = max(self.cache.horizon, horizon)
         now_minute = minute_of(now.timestamp())
         self.cache.track([s.migration for s in states], now_minute)
@@ -179,7 +184,7 @@ class Controller:
                     phase_index=state.phase_index,
                     phase=state.phase_name,
                     action=verdict.action.value,
-                    severity=verdict.severity,
+                    severity=verdict.severity.value,
                     summary=verdict.summary(),
                     data=verdict.to_dict(),
                     actor=ACTOR,
@@ -264,7 +269,7 @@ class Controller:
             migration=before.migration,
             text=text,
             at=self.clock.now(),
-            severity=verdict.severity,
+            severity=verdict.severity.value,
             fields={
                 "plan": plan.name,
                 "phase": before.phase_name,
@@ -287,7 +292,9 @@ class Controller:
             return "rollback"
         if verdict.awaiting_approval:
             return None if before.approval_requested else "approval_needed"
-        if action is Action.HOLD and (verdict.severity == "P2" or before.last_action != "hold"):
+        if action is Action.HOLD and (
+            verdict.severity is Severity.P2 or before.last_action != "hold"
+        ):
             return "hold"
         return None
 

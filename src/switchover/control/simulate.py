@@ -12,6 +12,7 @@ controller's evidence cache, which is what makes a 14-day plan take seconds.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tempfile
@@ -34,7 +35,7 @@ from switchover.core.judge import Action
 from switchover.core.plan import Plan
 from switchover.core.plan_state import PlanStatus
 from switchover.core.rollup import Rollup, RollupKey
-from switchover.core.sketch import _MULTIPLIER, _OFFSET
+from switchover.core.sketch import _MULTIPLIER, _OFFSET, bin_value
 from switchover.errors import ValidationError
 from switchover.rollout.service import RolloutService
 from switchover.store.engine import create_store_engine
@@ -113,6 +114,8 @@ class Event:
     phase: str
     percentage: int
     summary: str
+    candidate_calls: int = 0
+    """Calls the candidate had served since the simulation began, when this happened."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +126,7 @@ class Event:
             "phase": self.phase,
             "percentage": self.percentage,
             "summary": self.summary,
+            "candidate_calls": self.candidate_calls,
         }
 
 
@@ -140,6 +144,9 @@ class SimulationResult:
     notifications: int
     status: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    candidate_calls: int = 0
+    changed_at_calls: tuple[int, ...] = ()
+    """For each of the traffic's changes that happened: the candidate's calls until then."""
 
     @property
     def days_per_second(self) -> float:
@@ -156,6 +163,7 @@ class SimulationResult:
             "wall_seconds": round(self.wall_seconds, 3),
             "verdicts": self.verdicts,
             "calls": self.calls,
+            "candidate_calls": self.candidate_calls,
             "notifications": self.notifications,
             "timeline": [e.to_dict() for e in self.timeline],
         }
@@ -174,20 +182,43 @@ def _fmt(seconds: float) -> str:
     return f"{d}d {h:02d}:{m:02d}:{s:02d}"
 
 
+@functools.lru_cache(maxsize=64)
+def _latency_bins(mu: float, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sketch bins a log-normal latency falls in: keys, probabilities, values.
+
+    A sketch keeps only how many calls fell in each bin, so drawing those counts from a
+    multinomial is drawing the calls themselves, at a cost per bin, not per call.
+    """
+    from scipy.special import ndtr
+
+    lo, hi = math.exp(mu - 9 * sigma), math.exp(mu + 9 * sigma)
+    first = math.ceil(math.log2(lo) * _MULTIPLIER + _OFFSET)
+    last = math.ceil(math.log2(hi) * _MULTIPLIER + _OFFSET)
+    keys = np.arange(first, last + 1, dtype=np.int64)
+    upper = (keys - _OFFSET) / _MULTIPLIER * math.log(2)  # log of each bin's upper edge
+    cdf = ndtr((np.concatenate(([upper[0] - 1 / _MULTIPLIER * math.log(2)], upper)) - mu) / sigma)
+    probs = np.diff(cdf)
+    probs[0] += cdf[0]
+    probs[-1] += 1.0 - cdf[-1]
+    probs = np.clip(probs, 0.0, None)
+    probs /= probs.sum()
+    values = np.array([bin_value(int(k)) for k in keys])
+    return keys, probs, values
+
+
 def _side_rollup(rng: np.random.Generator, model: SideModel, n: int, *, candidate: bool) -> Rollup:
     r = Rollup()
     if n <= 0:
         return r
-    mu, sigma = model.lognormal()
-    latencies = rng.lognormal(mu, sigma, n)
-    keys = np.ceil(np.log2(latencies) * _MULTIPLIER + _OFFSET).astype(np.int64)
-    uniq, counts = np.unique(keys, return_counts=True)
+    keys, probs, values = _latency_bins(*model.lognormal())
+    counts = rng.multinomial(n, probs)
+    hit = np.flatnonzero(counts)
     sk = r.sketch
-    sk.bins = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
+    sk.bins = dict(zip(keys[hit].tolist(), counts[hit].tolist(), strict=True))
     sk.count = n
-    sk.sum = float(latencies.sum())
-    sk.min = float(latencies.min())
-    sk.max = float(latencies.max())
+    sk.sum = float(counts[hit] @ values[hit])
+    sk.min = float(values[hit[0]])
+    sk.max = float(values[hit[-1]])
     r.count = n
     errors = int(rng.binomial(n, model.error_rate)) if model.error_rate > 0 else 0
     if errors:
@@ -256,8 +287,9 @@ class Simulation:
         timeline: list[Event] = []
         percentage, enabled = 0, True
         phase_name = "(not started)"
-        verdicts = calls = 0
+        verdicts = calls = cand_calls = 0
         changes = sorted(traffic.changes, key=lambda c: c.at)
+        changed_at: list[int] = []
         start_ts = self.start.timestamp()
         elapsed = 0.0
         state = "holding"
@@ -287,10 +319,11 @@ class Simulation:
                         event = Event(
                             elapsed,
                             v.action.value,
-                            v.severity,
+                            v.severity.value,
                             phase_name,
                             percentage if enabled else 0,
                             "; ".join(v.reasons[:2]),
+                            cand_calls,
                         )
                         timeline.append(event)
                         if self.on_event is not None:
@@ -302,9 +335,11 @@ class Simulation:
                 if state == "completed" or (state == "rolled_back" and self.stop_on_rollback):
                     break
             candidate = traffic.candidate
-            for change in changes:
+            for i, change in enumerate(changes):
                 if change.at <= elapsed:
                     candidate = change.candidate
+                    if len(changed_at) <= i:
+                        changed_at.append(cand_calls)
             n = int(self.rng.poisson(lam)) if lam > 0 else 0
             share = percentage / 100 if enabled else 0.0
             n_cand = int(self.rng.binomial(n, share)) if n and share else 0
@@ -319,6 +354,7 @@ class Simulation:
                         _side_rollup(self.rng, model, count, candidate=side == "candidate"),
                     )
             calls += n
+            cand_calls += n_cand
             clock.advance(step)
             elapsed += step
         return SimulationResult(
@@ -332,6 +368,8 @@ class Simulation:
             final_phase=phase_name,
             notifications=len(notifier.sent),
             status=final_status,
+            candidate_calls=cand_calls,
+            changed_at_calls=tuple(changed_at),
         )
 
 

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import yaml
@@ -23,7 +24,20 @@ RATIO_METRICS = {"p50_ratio": "p50", "p95_ratio": "p95", "p99_ratio": "p99"}
 RATE_RATIOS = {"error_ratio": "error_rate", "fallback_ratio": "fallback_rate"}
 OUTCOME = "outcome."
 OUTCOME_DROP = "outcome_drop."
-ACTIONS = ("rollback", "abort", "hold")
+
+
+class GateAction(StrEnum):
+    """What a failed gate or guardrail does (its ``action:``)."""
+
+    ROLLBACK = "rollback"
+    """P1: back to the previous phase."""
+    ABORT = "abort"
+    """P0: total rollback."""
+    HOLD = "hold"
+    """P2: hold and alert."""
+
+
+ACTIONS = tuple(a.value for a in GateAction)
 OPS = ("<", "<=", ">", ">=")
 
 
@@ -137,7 +151,7 @@ class Gate:
     op: str
     value: float
     operation: str | None = None
-    action: str = "rollback"
+    action: GateAction = GateAction.ROLLBACK
     text: str = ""
 
     @property
@@ -156,7 +170,7 @@ class Gate:
             "op": self.op,
             "value": self.value,
             "operation": self.operation,
-            "action": self.action,
+            "action": self.action.value,
         }
 
 
@@ -243,7 +257,14 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
     text = f"{metric} {op} {_format_value(kind, value)}"
     if operation:
         text += f" on {operation}"
-    return Gate(metric=metric, op=op, value=value, operation=operation, action=action, text=text)
+    return Gate(
+        metric=metric,
+        op=op,
+        value=value,
+        operation=operation,
+        action=GateAction(action),
+        text=text,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +291,7 @@ class Phase:
 
 
 @dataclass(frozen=True, slots=True)
-class Severity:
+class MatrixRow:
     """One row of seed 001's decision matrix: the candidate's error rate or p95 above these."""
 
     error_rate: float
@@ -279,11 +300,11 @@ class Severity:
 
 @dataclass(frozen=True, slots=True)
 class Matrix:
-    p0: Severity = Severity(0.50, 30_000.0)
+    p0: MatrixRow = MatrixRow(0.50, 30_000.0)
     """Immediate total rollback: percentage 0, master switch off."""
-    p1: Severity = Severity(0.10, 10_000.0)
+    p1: MatrixRow = MatrixRow(0.10, 10_000.0)
     """Gradual rollback to the previous phase."""
-    p2: Severity = Severity(0.05, 5_000.0)
+    p2: MatrixRow = MatrixRow(0.05, 5_000.0)
     """Hold and alert."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -470,13 +491,13 @@ def _parse_matrix(raw: Any) -> Matrix:
     default = Matrix()
     levels = {}
     for level in ("p0", "p1", "p2"):
-        base: Severity = getattr(default, level)
+        base: MatrixRow = getattr(default, level)
         if level not in data:
             levels[level] = base
             continue
         row = _mapping(data[level], f"matrix.{level}")
         _unknown(row, {"error_rate", "p95"}, f"matrix.{level}")
-        levels[level] = Severity(
+        levels[level] = MatrixRow(
             parse_rate(row["error_rate"], f"matrix.{level}.error_rate")
             if "error_rate" in row
             else base.error_rate,

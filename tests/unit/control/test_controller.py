@@ -231,7 +231,7 @@ def test_a_candidate_failing_badly_is_rolled_back_at_once() -> None:
     controller = w.controller()
     controller.tick()
     for _ in range(3):
-        w.minute(candidate_errors=0.6)
+        w.minute(candidate_errors=0.9)
     [o] = controller.tick()
     assert (o.verdict.action.value, o.verdict.severity) == ("rollback_total", "P0")
     m = w.rollout.get(NAME)
@@ -290,7 +290,7 @@ def test_subscribed_webhooks_hear_approval_start_and_rollback_once_each() -> Non
     [start] = controller.tick()
     assert start.verdict.action.value == "start"
     for _ in range(3):
-        w.minute(candidate_errors=0.6)
+        w.minute(candidate_errors=0.9)
     [rollback] = controller.tick()
     assert rollback.verdict.action.value == "rollback_total"
 

@@ -7,11 +7,9 @@ rates below are claims about the controller's statistics (false positives, power
 of detection), so they are asserted over many seeds rather than on one lucky run.
 
 Timing (measured on a loaded 2-CPU machine): one simulated rollout of the 4 x 5-minute
-plan took ~0.25 s on SQLite (~0.1 s of it creating the store) and takes ~0.02 s in memory,
-so the 200 clean runs take seconds; 10-minute phases took ~170 s on SQLite, hence the
-5-minute phases of :data:`QUICK`. Five minutes is also the shortest phase in which
-``p95_ratio`` can pass: Mann-Whitney needs :data:`~switchover.core.judge.MIN_POINTS`
-per-minute points a side.
+plan took ~0.25 s on SQLite (~0.1 s of it creating the store) and takes ~0.01 s in memory,
+so the 200 clean runs take about 2 s. The grid of plans, rates and error rates that the
+issue names (1 hour to 30 days, 1 to 500 calls/s, 0.01 % to 5 %) is ``test_grid.py``.
 
 The last test leaves the simulator: a real :class:`Controller` on a real store sends real
 webhooks through a real :class:`Notifier` to one dead and one live target.
@@ -155,26 +153,26 @@ def test_a_seed_replays_the_same_rollout() -> None:
 # --- (b) a slower candidate ---------------------------------------------------------------
 
 
-SLOW_SOURCE = phases_source("slow", 10)
+SLOW_SOURCE = phases_source("slow", 30)
 SLOW_PLAN = load_plan(SLOW_SOURCE, "slow.yaml")
 SLOW = SideModel(p95_ms=800.0 * 1.3, p50_ms=300.0 * 1.3, error_rate=0.01)
+SLOW_CALLS = 60_000
+"""The candidate calls within which a p95 at 1.3x legacy's is caught by ``p95_ratio <= 1.2``."""
 
 
-def test_a_candidate_1_3x_slower_is_rolled_back_before_its_first_phase_ends(
+def test_a_candidate_1_3x_slower_is_rolled_back_within_60000_of_its_calls(
     recorded: list[Outcome],
 ) -> None:
-    """The p95_ratio guardrail holds in every phase, so the first phase must catch it.
+    """The p95_ratio guardrail holds in every phase; its null hypothesis is the limit itself.
 
-    The guardrail's null hypothesis is the limit itself (candidate <= 1.2 x legacy, by
-    Mann-Whitney on per-minute p95s against legacy's scaled by 1.2), so 1.3x has to be
-    told apart from 1.2x, not from 1.0x, on the canary's 5 % of the traffic. Measured over
-    the same 200 seeds: at 30 calls/s (90 candidate calls a minute) most runs are caught
-    only after the phase's end; at 200 calls/s ~90 % are caught in time; at 500 calls/s
-    (1,500 candidate calls a minute, per-minute p95s within ~3 %) every seed is caught
-    within 8 minutes of the 10-minute phase.
+    The test (two confidence sequences: legacy's p95 below ``U``, more than 5 % of the
+    candidate's calls slower than ``1.2 x U``) tells 1.3x from 1.2x, not from 1.0x, and
+    at the sketch's resolution (bins 2 % wide, rounded against failing): a 1.3x candidate
+    has ~6 % of its calls above the bar instead of 5 %. Measured over these 100 seeds at
+    500 calls/s (1,500 candidate calls a minute in the 5 % phase): median ~12,000
+    candidate calls, the slowest ~51,000; the first phase (30 minutes) holds 45,000.
     """
-    runs = 200
-    first = SLOW_PLAN.phases[0]
+    runs = 100
     caught: list[int] = []
     missed: list[str] = []
     for seed in range(runs):
@@ -183,24 +181,20 @@ def test_a_candidate_1_3x_slower_is_rolled_back_before_its_first_phase_ends(
         backs = rollbacks(r)
         assert r.state == "rolled_back" and backs, describe(r)
         rb = backs[0]
-        before = r.timeline[: r.timeline.index(rb)]
-        started = before[0]
-        assert (started.action, started.phase) == ("start", first.name)
-        in_first_phase = all(e.action in ("start", "hold", "continue") for e in before)
-        if in_first_phase and rb.at < started.at + first.duration:
+        if rb.candidate_calls <= SLOW_CALLS:
             caught.append(seed)
             assert rb.action == Action.ROLLBACK_PARTIAL
-            assert (rb.severity, rb.percentage) == ("P1", 0)
-            assert rb.summary.startswith("P1: rolling back to 0% (before the plan); ")
+            assert rb.severity == "P1"
             assert "p95_ratio <= 1.2 failed" in rb.summary
             back = recorded[-1]
             assert back.verdict.action is Action.ROLLBACK_PARTIAL
             assert list(failed_checks(back)) == ["p95_ratio <= 1.2"]  # the latency, nothing else
             check = failed_checks(back)["p95_ratio <= 1.2"]
             assert check.effect is not None and check.effect > 1.2
-            assert check.p_value is not None and check.p_value < SLOW_PLAN.alpha
+            assert check.bound is not None and check.bound > 1.2  # the bounds, not the ratio
+            assert check.p_value is not None and check.p_value <= SLOW_PLAN.alpha
         else:
-            missed.append(f"seed {seed}: {describe(r)}")
+            missed.append(f"seed {seed}: {rb.candidate_calls} calls: {describe(r)}")
     assert len(caught) >= math.ceil(0.99 * runs), missed
 
 
@@ -222,17 +216,20 @@ phases:
 SPIKE_PLAN = load_plan(SPIKE_SOURCE, "spike.yaml")
 
 
-def test_an_error_spike_to_6_percent_is_rolled_back_within_two_intervals(
+def test_an_error_spike_to_6_percent_is_rolled_back_within_four_intervals(
     recorded: list[Outcome],
 ) -> None:
-    """A 1-point excess over a 5 % guardrail during the 50 % phase.
+    """A 1-point excess over a 5 % guardrail during the 50 % phase, at 200 calls/s.
 
-    The first interval after the spike judges a recent window of one clean and one spiked
-    minute (3.5 % on average): only the second can see it. Two spiked minutes at 50 % of
-    100 calls/s are 6,000 calls, where the binomial test (alpha 2 %) detects 6 % against
-    5 % with probability 0.91, short of 95 %; at 200 calls/s (12,000 calls) it is 0.997.
+    Windows that end now (2, 4, 8, ... minutes) catch a change in mid-phase; each is one
+    of many a plan looks at, so each asks more evidence than the phase's own (here
+    ``log(4 tests x 3 phases x 2 / 0.02) + log(10 minutes x pi^2/6)``, about 9.9). A
+    candidate failing 6 % of its calls against 5 % gives ~0.001 of that per call: about
+    10,000 calls, and the spiked minutes must fill a window. Measured over 100 seeds: 57
+    caught 2 minutes after the spike, 16 after 3, 26 after 4, one after 6; in candidate
+    calls since the spike the median was ~12,000 and the most ~36,000.
     """
-    runs, rate = 50, 200.0
+    runs, rate = 100, 200.0
     spike_at = 9 * 60.0  # 4 minutes into the 50 % phase, which starts at 5 minutes
     interval = SPIKE_PLAN.interval
     spiked = SideModel(p95_ms=800.0, p50_ms=300.0, error_rate=0.06)
@@ -252,17 +249,18 @@ def test_an_error_spike_to_6_percent_is_rolled_back_within_two_intervals(
         if (
             entered_half
             and entered_half[-1].at < spike_at
-            and spike_at < rb.at <= spike_at + 2 * interval
+            and spike_at < rb.at <= spike_at + 4 * interval
         ):
             caught.append(seed)
             assert (rb.action, rb.severity) == ("rollback_partial", "P1")
             assert (rb.phase, rb.percentage) == ("p25", 25)
             check = failed_checks(recorded[-1])["error_rate < 5%"]
-            assert check.scope == "guardrail"
+            assert (check.scope, check.window) == ("guardrail", "recent")
             assert check.candidate is not None and check.candidate > 0.05
+            assert check.span[1] - check.span[0] <= 4  # a window of the spiked minutes
         else:
             missed.append(f"seed {seed}: {describe(r)}")
-    assert len(caught) >= math.ceil(0.95 * runs), missed
+    assert len(caught) >= math.ceil(0.99 * runs), missed
 
 
 def _judged(outcomes: list[Outcome]) -> list[tuple[Any, ...]]:
