@@ -66,7 +66,7 @@ class Keyring:
         except InvalidToken:
             raise SecretKeyError(
                 f"a stored agent key cannot be decrypted with this process's {ENV_VAR} (read "
-                "when it started): the key was encrypted with another one. Start the server "
+                "when it started): it was encrypted with another key. Start the server "
                 f"with the {ENV_VAR} the key was stored with, or list the old key after the "
                 "new one (comma-separated) to rotate",
                 field=ENV_VAR,
