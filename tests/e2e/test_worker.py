@@ -37,7 +37,7 @@ def env(**extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHOVER_")}
     for name in ("BACKEND_URL", "LIVEKIT_URL", "OPENAI_API_KEY", "MAX_CONCURRENCY"):
         base.pop(name, None)
-    base.update(SWITCHOVER_SECRET_KEY=FERNET, GREETING_OPENAI_API_KEY=SECRET, **extra)
+    base.update({"SWITCHOVER_SECRET_KEY": FERNET, "GREETING_OPENAI_API_KEY": SECRET, **extra})
     return base
 
 
@@ -60,7 +60,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(db: str, cwd: Path) -> Iterator[str]:
+def serving(db: str, cwd: Path, *, served_a_config: bool = True, **extra: str) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -78,7 +78,7 @@ def serving(db: str, cwd: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=env(),
+        env=env(**extra),
         cwd=cwd,
     )
     base = f"http://127.0.0.1:{port}"
@@ -103,7 +103,8 @@ def serving(db: str, cwd: Path) -> Iterator[str]:
             proc.wait(timeout=10)
         log = proc.stderr.read() if proc.stderr else ""
         assert SECRET not in log  # the access log names agents, never keys
-        assert f"runtime config fetched for agent {GREETER}" in log
+        if served_a_config:
+            assert f"runtime config fetched for agent {GREETER}" in log
 
 
 def test_loadtest_config_client_and_stale_if_error_against_a_real_server(
@@ -293,3 +294,33 @@ def test_cost_estimate_prints_the_seeds_table(tmp_path: Path) -> None:
     assert (data["before_monthly"], data["after_monthly"], data["saving_pct"]) == (800, 120, 85.0)
     table = cli("worker", "cost-estimate", cwd=tmp_path)
     assert "$800.00" in table.stdout and "$680.00" in table.stdout
+
+
+def test_loadtest_names_the_cause_when_the_server_cannot_decrypt_keys(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A server started with another SWITCHOVER_SECRET_KEY answers 503 secret_key; the
+    load test says so instead of a bare config_unavailable."""
+    from switchover.agents.keyring import generate_key
+
+    assert cli("--db", db_url, "agents", "import", str(EXAMPLE), cwd=tmp_path).returncode == 0
+    made = cli(
+        "--db", db_url, "token", "create", "core", "--role", "worker", "--json", cwd=tmp_path
+    )
+    token = json.loads(made.stdout)["token"]
+    other_key = generate_key()
+    with serving(db_url, tmp_path, served_a_config=False, SWITCHOVER_SECRET_KEY=other_key) as base:
+        run = cli(
+            "loadtest",
+            "--agents",
+            GREETER,
+            "--duration",
+            "1",
+            "--json",
+            cwd=tmp_path,
+            BACKEND_URL=base,
+            SWITCHOVER_TOKEN=token,
+        )
+    report = json.loads(run.stdout)
+    assert run.returncode == 1 and report["passed"] is False
+    assert set(report["error_types"]) == {"config_unavailable:secret_key"}, report

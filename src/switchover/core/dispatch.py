@@ -39,12 +39,21 @@ class DispatchRefused(SwitchoverError):
     exit_code = 3
     http_status = 404
 
-    def __init__(self, reason: Refusal, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, reason: Refusal, message: str, *, field: str | None = None, cause: str | None = None
+    ) -> None:
         super().__init__(message, field=field)
         self.reason = reason
+        self.cause = cause
+        """What the control plane said was wrong (its error code, e.g. ``secret_key``)."""
+
+    @property
+    def label(self) -> str:
+        """``config_unavailable`` or, when the cause is known, ``config_unavailable:secret_key``."""
+        return f"{self.reason.value}:{self.cause}" if self.cause else self.reason.value
 
     def to_dict(self) -> dict[str, str | None]:
-        return {**super().to_dict(), "reason": self.reason.value}
+        return {**super().to_dict(), "reason": self.reason.value, "cause": self.cause}
 
 
 CALL_TYPES = ("outbound", "inbound")

@@ -35,7 +35,9 @@ class Backend:
         code = str(error.get("code") or r.status_code)
         message = str(error.get("message") or r.text[:200])
         if r.status_code >= 500:
-            raise ConfigUnavailable(f"{self.base_url} answered {r.status_code}: {message}")
+            raise ConfigUnavailable(
+                f"{self.base_url} answered {r.status_code}: {message}", code=error.get("code")
+            )
         raise ConfigRejected(r.status_code, code, message, error.get("reason"))
 
     def runtime_config(self, agent_id: str, campaign_id: str | None) -> dict[str, Any]:

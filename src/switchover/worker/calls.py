@@ -62,5 +62,6 @@ class Dispatcher:
                 Refusal.CONFIG_UNAVAILABLE,
                 f"no runtime config for agent {call.agent_id!r}: {exc} (and none cached)",
                 field="agent_id",
+                cause=exc.code,
             ) from None
         return Dispatched(call, resolved)

@@ -30,7 +30,12 @@ from switchover.core.clock import Clock, SystemClock
 
 
 class ConfigUnavailable(Exception):
-    """The control plane could not be asked (transport error, 5xx, timeout)."""
+    """The control plane could not be asked (transport error, 5xx, timeout); ``code`` is
+    its error code when it answered one (``secret_key``: it cannot decrypt the keys)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConfigRejected(Exception):

@@ -190,7 +190,7 @@ async def run_loadtest(
                 calls["ok"] += 1
             except DispatchRefused as exc:
                 calls["refused"] += 1
-                errors[exc.reason.value] += 1
+                errors[exc.label] += 1
             except Exception as exc:
                 errors[type(exc).__name__] += 1
             if progress is not None:
