@@ -51,9 +51,9 @@ def _start(db: str, port: int, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_retried_batches_across_sigkills_are_stored_once(db_url: str, tmp_path: Path) -> None:
-    if db_url.startswith("sqlite"):
-        pytest.skip("one engine is enough for this probe: PostgreSQL, as in production")
+@pytest.mark.postgres
+def test_retried_batches_across_sigkills_are_stored_once(pg_url: str, tmp_path: Path) -> None:
+    db_url = pg_url
     a = bootstrap(Settings(database_url=db_url))
     a.rollout.create("voice_v2", features=["stt"], actor="seed")
     token = a.tokens.create("probe", "worker", actor="seed")
