@@ -163,7 +163,8 @@ def test_operator_sets_the_percentage_and_the_audit_log_shows_it(browser: Any, l
     form.locator("input[name=percentage]").fill("150")
     form.locator("button[type=submit]").click()
     page.wait_for_selector("dialog[data-confirm] [role=alert]")
-    assert "percentage" in page.inner_text("dialog[data-confirm] [role=alert]")
+    # the error names the field as the form labels it
+    assert "Candidate share" in page.inner_text("dialog[data-confirm] [role=alert]")
     assert live.app.rollout.get(NAME).percentage == 25
     assert [e for e in watch.errors if "422" not in e] == []
 
@@ -185,3 +186,43 @@ def test_viewer_sees_no_controls_and_is_refused_anyway(browser: Any, live: Any) 
     )
     assert answer.status == 403
     assert live.app.rollout.get(NAME).percentage == 5
+
+
+def test_a_page_on_another_site_cannot_sign_the_browser_in(browser: Any, live: Any) -> None:
+    """Login CSRF: another origin auto-submits a sign-in form with the attacker's token;
+    the victim's browser must not end up signed in as the attacker."""
+    import http.server
+    import threading
+
+    tokens = seed(live)
+    evil = (
+        "<html><body><form id=f method=post action='" + live.base + "/login'>"
+        "<input name=token value='" + tokens["operator"] + "'><input name=next value='/'>"
+        "</form><script>document.getElementById('f').submit()</script></body></html>"
+    ).encode()
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.end_headers()
+            self.wfile.write(evil)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{other.server_address[1]}/")
+        page.wait_for_load_state("networkidle")
+        assert "another site" in page.content() or "did not come from" in page.content()
+        cookies = {c["name"] for c in context.cookies(live.base)}
+        assert "switchover_session" not in cookies
+        page.goto(f"{live.base}/")
+        assert "/login" in page.url  # still signed out
+        context.close()
+    finally:
+        other.shutdown()
