@@ -190,6 +190,9 @@ def test_operator_change_is_confirmed_then_applied_and_audited(
         ({"action": "percentage", "percentage": "150"}, "percentage"),
         ({"action": "percentage", "percentage": "ten"}, "percentage"),
         ({"action": "feature", "feature": "llm", "enabled": "on"}, "feature"),
+        ({"action": "feature", "enabled": "on"}, "feature"),  # was a 500 (KeyError)
+        ({"action": "rollback", "level": "data"}, "backup_id"),
+        ({"action": "percentage", "percentage": "50", "reason": "a\x00b"}, "reason"),
         ({"action": "tenant", "tenant": " ", "override": "allow"}, "tenant"),
         ({"action": "rollback", "level": "partial", "target_percentage": ""}, "target_percentage"),
         ({"action": "launch"}, "action"),

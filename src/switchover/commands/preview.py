@@ -19,6 +19,7 @@ from switchover.core import migration as mig
 from switchover.core.migration import Migration, Override
 from switchover.core.plan_state import PlanState, PlanStatus
 from switchover.errors import ConflictError, ValidationError
+from switchover.rollout.service import actor_name, reason_text
 
 if TYPE_CHECKING:
     from switchover.bootstrap import App
@@ -38,6 +39,8 @@ class Preview:
 
 def preview(app: App, command: c.MigrationCommand) -> Preview:
     """Validate ``command`` against the current state and say what it would change."""
+    actor_name(command.actor)
+    reason_text(command.reason)
     m = app.rollout.get(command.migration)
     plan = app.plans.find(command.migration)
     fn = _PREVIEWS.get(type(command))
