@@ -10,7 +10,8 @@ from switchover.core.access import Role, parse_role
 from switchover.core.clock import Clock, SystemClock
 from switchover.core.migration import validate_name
 from switchover.errors import AuthError, ForbiddenError, ValidationError
-from switchover.store.repository import Store, TokenRecord
+from switchover.store.ports import Repository as Store
+from switchover.store.records import TokenRecord
 
 TOKEN_PREFIX = "swo_"
 

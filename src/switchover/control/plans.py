@@ -21,7 +21,8 @@ from switchover.errors import ConflictError, ValidationError
 from switchover.rollout.service import actor_name, change_in, reason_text
 from switchover.store import control as repo
 from switchover.store.control import VerdictRecord
-from switchover.store.repository import Store, Tx
+from switchover.store.ports import Repository as Store
+from switchover.store.ports import Transaction as Tx
 
 MAX_PLAN_BYTES = 256 * 1024
 

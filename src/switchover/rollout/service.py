@@ -12,7 +12,9 @@ from switchover.core.decision import CompiledMigration, Decision
 from switchover.core.migration import Migration, Override
 from switchover.core.status import RolloutStatus, rollout_status
 from switchover.errors import ConflictError, ValidationError
-from switchover.store.repository import AuditEntry, Store, Tx
+from switchover.store.ports import Repository as Store
+from switchover.store.ports import Transaction as Tx
+from switchover.store.records import AuditEntry
 
 MAX_ACTOR = 200
 MAX_REASON = 2000
