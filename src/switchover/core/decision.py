@@ -38,6 +38,8 @@ class Reason(StrEnum):
     BUCKET_OUT = "bucket_out"
     UNKNOWN_MIGRATION = "unknown_migration"
     STORE_UNREACHABLE = "store_unreachable"
+    CIRCUIT_OPEN = "circuit_open"
+    """The candidate failed repeatedly in this process: legacy serves at once."""
 
 
 LEGACY: Final = Side.LEGACY
@@ -150,6 +152,22 @@ class CompiledMigration:
         if mmh3.hash(self._prefix + key, 0, False) % 100 < pct:
             return d.bucket_in
         return d.bucket_out
+
+    def fixed(self, feature: str | None) -> Decision | None:
+        """The legacy decision the kill switch or a switched-off (or unknown) feature
+        forces on every caller now, or None: what a pinned call checks each operation."""
+        if feature is None:
+            return self._no_feature.fixed
+        d = self._by_feature.get(feature)
+        if d is None:
+            u = self._unknown
+            return u if u.feature == feature else _with_feature(u, feature)
+        return d.fixed
+
+
+def circuit_open(d: Decision) -> Decision:
+    """Legacy instead of ``d``'s candidate: the operation's circuit is open."""
+    return Decision(LEGACY, Reason.CIRCUIT_OPEN, d.migration, d.feature, d.version)
 
 
 def _with_feature(d: Decision, feature: str) -> Decision:

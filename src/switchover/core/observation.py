@@ -65,6 +65,8 @@ class Observation:
     at: float = 0.0
     """Seconds since the epoch (UTC)."""
     total_failure: bool = False
+    first_chunk_ms: float | None = None
+    """Streams: milliseconds from the call to its first chunk (None: not a stream)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -36,6 +36,8 @@ from switchover.core.decision import (
 from switchover.core.migration import Migration
 from switchover.core.observation import validate_outcome
 from switchover.sdk.backends import Backend, SnapshotSource, as_backend, backend_for
+from switchover.sdk.circuit import CircuitPolicy
+from switchover.sdk.pin import Pin, PinnedCall
 from switchover.sdk.recorder import DEFAULT_FLUSH_INTERVAL, Recorder
 from switchover.sdk.router import Router, routed_decorator
 from switchover.sdk.types import ErrorHook, Outcome
@@ -53,7 +55,7 @@ class MigrationHandle:
     def __init__(self, client: Client, name: str) -> None:
         self._client = client
         self.name = name
-        self._router = Router(name, client, client.error_hook)
+        self._router = Router(name, client, client.error_hook, client._clock.monotonic)
 
     # routing ---------------------------------------------------------------------------
 
@@ -63,22 +65,62 @@ class MigrationHandle:
         *,
         feature: str | object | None = ...,
         timeout: float | object | None = ...,
+        fallback: bool | object = ...,
+        first_chunk_timeout: float | object | None = ...,
+        circuit: CircuitPolicy | object | None = ...,
     ) -> MigrationHandle:
         """Map ``operation`` to a feature (default: same name; None: the migration alone)
         and set its candidate timeout in seconds (None: no timeout).
 
         Without one, ``route`` and ``shadow`` give the candidate 10 s; ``route_sync`` waits
         for it, since abandoning a sync call costs a worker thread per call.
+
+        ``fallback=False``: a candidate failure is raised to the caller instead of
+        repeating the call on legacy (an operation with side effects, such as sending a
+        message). ``first_chunk_timeout``: seconds a stream's candidate has for its first
+        chunk (default: ``timeout``). ``circuit``: a :class:`CircuitPolicy` (default 5
+        failures in 30 s open it for 10 s), or None for no circuit breaker.
         """
         cfg = self._router.config(operation)
+        if fallback is not ... and not isinstance(fallback, bool):
+            raise ValueError("fallback must be True or False")
+        if circuit is not ... and circuit is not None and not isinstance(circuit, CircuitPolicy):
+            raise ValueError("circuit must be a CircuitPolicy(failures=…) or None")
+        for name, value in (("timeout", timeout), ("first_chunk_timeout", first_chunk_timeout)):
+            if (value is not ... and value is not None) and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+            ):
+                raise ValueError(f"{name} must be a positive number of seconds or None")
         if feature is not ...:
             cfg.feature = feature  # type: ignore[assignment]
         if timeout is not ...:
-            if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-                raise ValueError("timeout must be a positive number of seconds or None")
             cfg.timeout = timeout  # type: ignore[assignment]
             cfg.sync_timeout = timeout  # type: ignore[assignment]
+        if fallback is not ...:
+            cfg.fallback = fallback  # type: ignore[assignment]
+        if first_chunk_timeout is not ...:
+            cfg.first_chunk_timeout = first_chunk_timeout  # type: ignore[assignment]
+        if circuit is not ...:
+            cfg.circuit_policy = circuit  # type: ignore[assignment]
+            cfg.circuit = None
         return self
+
+    def circuit(self, operation: str) -> str:
+        """``operation``'s circuit in this process: ``closed``, ``open`` or ``half_open``."""
+        return self._router.circuit_state(operation)
+
+    def call(self, call_id: str, context: Mapping[str, Any] | None = None) -> PinnedCall:
+        """One decision for a whole call: ``with m.call(call_id, ctx) as call:`` (or
+        ``async with``). Every operation routed inside uses the side and migration
+        version decided here; the kill switch still wins, at the call's next operation."""
+        if not isinstance(call_id, str) or not call_id:
+            raise ValueError("call_id must be a non-empty string")
+        compiled = self._client._compiled.get(self.name)
+        if compiled is None:
+            decision = self._client.missing(self.name, None)
+        else:
+            decision = compiled.decide(None, context if context is not None else _EMPTY)
+        return PinnedCall(self, Pin(call_id, context, compiled, decision))
 
     async def route(
         self,
@@ -89,9 +131,15 @@ class MigrationHandle:
         candidate: Callable[..., Any],
         outcome: Outcome = None,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Run ``operation`` on the decided side; on candidate failure or timeout, legacy."""
+        """Run ``operation`` on the decided side; on candidate failure or timeout, legacy.
+
+        ``idempotency_key``, when given, is passed (as ``idempotency_key=``) to whichever
+        side runs, the candidate and then legacy alike, so a send can deduplicate."""
+        if idempotency_key is not None:
+            kwargs["idempotency_key"] = idempotency_key
         return await self._router.route(
             operation, context, args, kwargs, legacy, candidate, outcome, timeout
         )
@@ -105,11 +153,86 @@ class MigrationHandle:
         candidate: Callable[..., Any],
         outcome: Outcome = None,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """The synchronous twin of :meth:`route` (a timeout needs a worker thread)."""
+        if idempotency_key is not None:
+            kwargs["idempotency_key"] = idempotency_key
         return self._router.route_sync(
             operation, context, args, kwargs, legacy, candidate, outcome, timeout
+        )
+
+    def route_stream(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        *args: Any,
+        legacy: Any,
+        candidate: Any,
+        first_chunk_timeout: float | None = None,
+        idempotency_key: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Stream ``operation``'s chunks from the decided side: ``async for chunk in
+        m.route_stream("llm", ctx, prompt, legacy=…, candidate=…)``.
+
+        ``legacy`` and ``candidate`` are async generator functions (called with the
+        arguments) or async iterables. If the candidate raises, or gives no chunk within
+        ``first_chunk_timeout`` seconds (default: the operation's timeout), legacy serves
+        before any chunk reaches the caller. After the first chunk the side is fixed: a
+        later failure is recorded as a mid-stream error and raised. ``aclose()`` and
+        cancellation reach the side's stream.
+        """
+        if first_chunk_timeout is not None and not first_chunk_timeout > 0:
+            raise ValueError("first_chunk_timeout must be a positive number of seconds or None")
+        if idempotency_key is not None:
+            kwargs["idempotency_key"] = idempotency_key
+        return self._router.route_stream(
+            operation, context, args, kwargs, legacy, candidate, first_chunk_timeout
+        )
+
+    def route_stream_sync(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        *args: Any,
+        legacy: Any,
+        candidate: Any,
+        first_chunk_timeout: float | None = None,
+        idempotency_key: str | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """The synchronous twin of :meth:`route_stream`, for generators and iterables.
+        A first-chunk timeout (given here or by ``configure(op, timeout=…)``) runs the
+        candidate's first step in a worker thread."""
+        if first_chunk_timeout is not None and not first_chunk_timeout > 0:
+            raise ValueError("first_chunk_timeout must be a positive number of seconds or None")
+        if idempotency_key is not None:
+            kwargs["idempotency_key"] = idempotency_key
+        return self._router.route_stream_sync(
+            operation, context, args, kwargs, legacy, candidate, first_chunk_timeout
+        )
+
+    def shadow_stream(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        *args: Any,
+        legacy: Any,
+        candidate: Any,
+        compare: str | Comparator | None = None,
+        sample: float = 1.0,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Serve legacy's stream; consume the candidate's beside it on ``sample`` of calls
+        and compare the two lists of chunks once both ended. The caller's chunks are
+        never delayed by the candidate."""
+        if not 0.0 <= sample <= 1.0:
+            raise ValueError("sample must be between 0 and 1")
+        return self._router.shadow_stream(
+            operation, context, args, kwargs, legacy, candidate, compare, sample, timeout
         )
 
     def routed(

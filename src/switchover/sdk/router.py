@@ -11,135 +11,51 @@ what the caller gets, at its own latency; the candidate runs concurrently with i
 timeout, its exceptions and slowness never reach the caller, and the comparison is
 recorded when it is done. Every user callable (compare, outcome) is guarded: a
 failure is counted and reported to one hook.
+
+Streams (``route_stream``, ``route_stream_sync``, ``shadow_stream``): the candidate may
+fall back only before its first chunk (it raised, or gave none within
+``first_chunk_timeout``); after that the side is fixed and a failure is recorded as a
+mid-stream error and raised. Closing or cancelling the caller's stream closes the side's.
+
+Every shape runs on :class:`~switchover.sdk.executor.Executor`'s shared steps; the
+methods here differ only in how they wait for a side.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
-import json
-import logging
 import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
-import switchover.sdk.deadline as deadline
+import switchover.sdk.stream as streams
 from switchover.core.compare import Comparator, comparator
-from switchover.core.decision import Decision, Side
-from switchover.core.observation import validate_outcome
-from switchover.core.redact import redact, redact_text
-from switchover.sdk.types import ErrorHook, Outcome, RoutedHandle, SnapshotView
+from switchover.core.decision import Side
+from switchover.core.redact import redact
+from switchover.sdk.executor import (
+    DEFAULT_TIMEOUT,
+    CandidateTimeout,
+    Executor,
+    OperationConfig,
+    _awaitable,
+    _error_type,
+)
+from switchover.sdk.types import Outcome, RoutedHandle
 
-log = logging.getLogger("switchover.router")
+__all__ = ["DEFAULT_TIMEOUT", "CandidateTimeout", "OperationConfig", "Router", "routed_decorator"]
 
-DEFAULT_TIMEOUT = 10.0
 _perf = time.perf_counter
-_EMPTY: Mapping[str, Any] = {}
 _LEGACY = Side.LEGACY.value
 _CANDIDATE = Side.CANDIDATE.value
+_NO_KWARGS: dict[str, Any] = {}
+_INCOMPLETE: Any = object()
+"""Shadow streams: the caller closed legacy's stream before its end."""
 
 
-@dataclass(slots=True)
-class OperationConfig:
-    feature: str | None
-    timeout: float | None
-    """Seconds; async calls default to DEFAULT_TIMEOUT."""
-    sync_timeout: float | None = None
-    """Seconds for route_sync: abandoning a sync call needs a worker thread, so it is
-    paid for only when set (``configure(op, timeout=…)`` sets both)."""
-
-
-class CandidateTimeout(TimeoutError):
-    """The candidate did not answer within its operation's timeout."""
-
-
-async def _probe() -> None:
-    return None
-
-
-_probe_coroutine = _probe()
-_COROUTINE = type(_probe_coroutine)
-_probe_coroutine.close()
-
-
-def _awaitable(value: Any, _isawaitable: Any = inspect.isawaitable) -> bool:
-    """``inspect.isawaitable`` with a fast path for coroutines, the common case."""
-    return value.__class__ is _COROUTINE or _isawaitable(value)
-
-
-def _error_type(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return "timeout"
-    return type(exc).__name__
-
-
-def _log_event(event: str, **fields: Any) -> None:
-    """One structured (JSON) log line; values are redacted of PII and keys."""
-    if log.isEnabledFor(logging.WARNING):
-        log.warning(json.dumps({"event": event, **redact(fields)}, default=str))
-
-
-def _attach(legacy_exc: BaseException, candidate_exc: BaseException) -> None:
-    legacy_exc.candidate_error = candidate_exc  # type: ignore[attr-defined]
-    legacy_exc.add_note(
-        "switchover: the candidate failed first with "
-        f"{type(candidate_exc).__name__}: {redact_text(str(candidate_exc))[:300]}"
-    )
-
-
-class Router:
+class Router(Executor):
     """Routing for one migration of a client; created by its handle, not by users."""
-
-    def __init__(self, name: str, view: SnapshotView, error_hook: ErrorHook | None = None) -> None:
-        self.name = name
-        self.view = view
-        self.error_hook = error_hook
-        self.ops: dict[str, OperationConfig] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-
-    # configuration ---------------------------------------------------------------------
-
-    def config(self, operation: str) -> OperationConfig:
-        cfg = self.ops.get(operation)
-        if cfg is None:
-            cfg = self.ops[operation] = OperationConfig(operation, DEFAULT_TIMEOUT)
-        return cfg
-
-    def _guard(self, what: str, exc: BaseException) -> None:
-        if self.error_hook is not None:
-            try:
-                self.error_hook(what, exc)
-            except Exception:
-                log.exception("switchover: the error hook itself failed")
-        else:
-            log.warning("switchover: %s raised %s", what, type(exc).__name__)
-
-    def _outcome(self, outcome: Outcome, result: Any) -> Mapping[str, float] | None:
-        """The call's outcome counters; a bad one is reported, never raised to the caller."""
-        try:
-            value = outcome(result) if callable(outcome) else outcome
-            return validate_outcome(value)
-        except Exception as exc:
-            self._guard("outcome", exc)
-            return None
-
-    def _decide(
-        self, feature: str | None, context: Mapping[str, Any] | None
-    ) -> tuple[Decision, str | None]:
-        """The decision, and the caller's tenant for per-tenant counts."""
-        compiled = self.view.compiled(self.name)
-        if compiled is None:
-            return self.view.missing(self.name, feature), None
-        if not context:
-            return compiled.decide(feature, _EMPTY), None
-        tenant = context.get(compiled.tenant_key)
-        if tenant is not None and tenant.__class__ is not str:
-            tenant = str(tenant)
-        return compiled.decide(feature, context), tenant
 
     # route (async) ---------------------------------------------------------------------
 
@@ -155,34 +71,30 @@ class Router:
         timeout: float | None,
     ) -> Any:
         cfg = self.ops.get(operation) or self.config(operation)
-        decision, tenant = self._decide(cfg.feature, context)
+        decision, tenant = self._decide(cfg, context)
         if decision.side is Side.CANDIDATE:
-            limit = cfg.timeout if timeout is None else timeout
             started = _perf()
             try:
-                if limit is None:
-                    result = candidate(*args, **kwargs)
-                    if _awaitable(result):
-                        result = await result
-                else:
-                    entry = deadline.start(limit)
-                    try:
-                        result = candidate(*args, **kwargs)
-                        if _awaitable(result):
-                            result = await result
-                    except asyncio.CancelledError:
-                        if deadline.finish(entry):
-                            raise CandidateTimeout(
-                                f"candidate {operation!r} took longer than {limit} s"
-                            ) from None
-                        raise
-                    finally:
-                        deadline.finish(entry)
+                result = await self._await_side(
+                    candidate,
+                    args,
+                    kwargs,
+                    cfg.timeout if timeout is None else timeout,
+                    f"candidate {operation!r}",
+                )
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
+                if self._no_fallback(cfg, operation, context, tenant, exc, elapsed):
+                    raise
                 return await self._fallback(
                     operation, context, tenant, args, kwargs, legacy, outcome, exc, elapsed
                 )
+            except BaseException:  # cancelled: a probe let through ended neither way
+                if cfg.circuit is not None:
+                    cfg.circuit.abandon()
+                raise
+            if cfg.circuit is not None:
+                self._candidate_ok(cfg)
             self._served(operation, _CANDIDATE, started, tenant, outcome, result)
             return result
         started = _perf()
@@ -195,40 +107,6 @@ class Router:
             raise
         self._served(operation, _LEGACY, started, tenant, outcome, result)
         return result
-
-    def _served(
-        self,
-        operation: str,
-        side: str,
-        started: float,
-        tenant: str | None,
-        outcome: Outcome,
-        result: Any,
-    ) -> None:
-        self.view.recorder.record(
-            self.name,
-            operation,
-            side,
-            (_perf() - started) * 1000.0,
-            True,
-            None,
-            False,
-            None if outcome is None else self._outcome(outcome, result),
-            tenant=tenant,
-        )
-
-    def _failed(
-        self, operation: str, side: str, started: float, tenant: str | None, exc: BaseException
-    ) -> None:
-        self.view.recorder.record(
-            self.name,
-            operation,
-            side,
-            (_perf() - started) * 1000.0,
-            False,
-            _error_type(exc),
-            tenant=tenant,
-        )
 
     async def _fallback(
         self,
@@ -254,74 +132,6 @@ class Router:
         )
         return result
 
-    def _record_fallback(
-        self,
-        operation: str,
-        context: Mapping[str, Any] | None,
-        tenant: str | None,
-        candidate_exc: BaseException,
-        candidate_ms: float,
-        outcome: Outcome,
-        result: Any,
-    ) -> None:
-        error_type = _error_type(candidate_exc)
-        self.view.recorder.record(
-            self.name,
-            operation,
-            _CANDIDATE,
-            candidate_ms,
-            False,
-            error_type,
-            True,
-            None if outcome is None else self._outcome(outcome, result),
-            tenant=tenant,
-        )
-        _log_event(
-            "fallback",
-            migration=self.name,
-            operation=operation,
-            error_type=error_type,
-            error=str(candidate_exc)[:500],
-            candidate_ms=round(candidate_ms, 3),
-            context=dict(context or {}),
-        )
-
-    def _total_failure(
-        self,
-        operation: str,
-        context: Mapping[str, Any] | None,
-        tenant: str | None,
-        candidate_exc: BaseException,
-        candidate_ms: float,
-        legacy_exc: BaseException,
-    ) -> None:
-        error_type = _error_type(candidate_exc)
-        self.view.recorder.record(
-            self.name,
-            operation,
-            _CANDIDATE,
-            candidate_ms,
-            False,
-            error_type,
-            True,
-            None,
-            None,
-            True,
-            tenant=tenant,
-        )
-        _attach(legacy_exc, candidate_exc)
-        _log_event(
-            "total_failure",
-            migration=self.name,
-            operation=operation,
-            error_type=error_type,
-            candidate_error_type=error_type,
-            candidate_error=str(candidate_exc)[:500],
-            legacy_error_type=type(legacy_exc).__name__,
-            legacy_error=str(legacy_exc)[:500],
-            context=dict(context or {}),
-        )
-
     # route (sync) ----------------------------------------------------------------------
 
     def route_sync(
@@ -336,25 +146,21 @@ class Router:
         timeout: float | None,
     ) -> Any:
         cfg = self.ops.get(operation) or self.config(operation)
-        decision, tenant = self._decide(cfg.feature, context)
+        decision, tenant = self._decide(cfg, context)
         if decision.side is Side.CANDIDATE:
-            limit = cfg.sync_timeout if timeout is None else timeout
             started = _perf()
             try:
-                if limit is None:
-                    result = candidate(*args, **kwargs)
-                else:
-                    # a thread is the only way to stop waiting for a sync call; the call
-                    # itself runs on to its end in that thread
-                    future = self._executor().submit(candidate, *args, **kwargs)
-                    try:
-                        result = future.result(timeout=limit)
-                    except concurrent.futures.TimeoutError:
-                        raise CandidateTimeout(
-                            f"candidate {operation!r} took longer than {limit} s"
-                        ) from None
+                result = self._call_side(
+                    candidate,
+                    args,
+                    kwargs,
+                    cfg.sync_timeout if timeout is None else timeout,
+                    f"candidate {operation!r}",
+                )
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
+                if self._no_fallback(cfg, operation, context, tenant, exc, elapsed):
+                    raise
                 try:
                     result = legacy(*args, **kwargs)
                 except Exception as legacy_exc:
@@ -362,6 +168,12 @@ class Router:
                     raise
                 self._record_fallback(operation, context, tenant, exc, elapsed, outcome, result)
                 return result
+            except BaseException:
+                if cfg.circuit is not None:
+                    cfg.circuit.abandon()
+                raise
+            if cfg.circuit is not None:
+                self._candidate_ok(cfg)
             self._served(operation, _CANDIDATE, started, tenant, outcome, result)
             return result
         started = _perf()
@@ -373,14 +185,167 @@ class Router:
         self._served(operation, _LEGACY, started, tenant, outcome, result)
         return result
 
-    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=32, thread_name_prefix=f"switchover-{self.name}"
-            )
-        return self._pool
+    # route (streams) -------------------------------------------------------------------
+
+    def _first_chunk_limit(
+        self, cfg: OperationConfig, first_chunk_timeout: float | None, sync: bool
+    ) -> float | None:
+        if first_chunk_timeout is not None:
+            return first_chunk_timeout
+        if cfg.first_chunk_timeout is not None:
+            return cfg.first_chunk_timeout
+        return cfg.sync_timeout if sync else cfg.timeout
+
+    async def route_stream(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        legacy: Any,
+        candidate: Any,
+        first_chunk_timeout: float | None,
+    ) -> AsyncIterator[Any]:
+        """An async generator: the caller's ``async for`` runs it, ``aclose()`` closes it."""
+        cfg = self.ops.get(operation) or self.config(operation)
+        decision, tenant = self._decide(cfg, context)
+        call = streams.StreamCall(self, cfg, operation, context, tenant, _perf())
+        it: Any = None
+        first: Any = streams.END
+        if decision.side is Side.CANDIDATE:
+            try:
+                it, first = await self._await_side(
+                    streams.start,
+                    (candidate, args, kwargs),
+                    _NO_KWARGS,
+                    self._first_chunk_limit(cfg, first_chunk_timeout, False),
+                    f"candidate {operation!r} first chunk",
+                )
+            except Exception as exc:
+                if call.candidate_failed(exc, _perf()):
+                    raise
+            except BaseException:
+                if cfg.circuit is not None:
+                    cfg.circuit.abandon()
+                raise
+            else:
+                call.first_chunk(_CANDIDATE, _perf())
+        if it is None:
+            try:
+                it, first = await streams.start(legacy, args, kwargs)
+            except Exception as exc:
+                call.legacy_failed(exc, _perf())
+                raise
+            call.first_chunk(_LEGACY, _perf())
+        try:
+            if first is not streams.END:
+                yield first
+                async for chunk in it:
+                    yield chunk
+        except Exception as exc:
+            call.midstream_error(exc, _perf())
+            raise
+        finally:
+            try:
+                await streams.aclose(it)
+            finally:
+                call.end(_perf())
+
+    def route_stream_sync(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        legacy: Any,
+        candidate: Any,
+        first_chunk_timeout: float | None,
+    ) -> Iterator[Any]:
+        """The synchronous twin: a generator (a first-chunk timeout needs a worker thread)."""
+        cfg = self.ops.get(operation) or self.config(operation)
+        decision, tenant = self._decide(cfg, context)
+        call = streams.StreamCall(self, cfg, operation, context, tenant, _perf())
+        it: Any = None
+        first: Any = streams.END
+        if decision.side is Side.CANDIDATE:
+            try:
+                it, first = self._call_side(
+                    streams.start_sync,
+                    (candidate, args, kwargs),
+                    _NO_KWARGS,
+                    self._first_chunk_limit(cfg, first_chunk_timeout, True),
+                    f"candidate {operation!r} first chunk",
+                )
+            except Exception as exc:
+                if call.candidate_failed(exc, _perf()):
+                    raise
+            except BaseException:
+                if cfg.circuit is not None:
+                    cfg.circuit.abandon()
+                raise
+            else:
+                call.first_chunk(_CANDIDATE, _perf())
+        if it is None:
+            try:
+                it, first = streams.start_sync(legacy, args, kwargs)
+            except Exception as exc:
+                call.legacy_failed(exc, _perf())
+                raise
+            call.first_chunk(_LEGACY, _perf())
+        try:
+            if first is not streams.END:
+                yield first
+                yield from it
+        except Exception as exc:
+            call.midstream_error(exc, _perf())
+            raise
+        finally:
+            try:
+                streams.close(it)
+            finally:
+                call.end(_perf())
 
     # shadow ----------------------------------------------------------------------------
+
+    def _shadow_start(
+        self,
+        cfg: OperationConfig,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        candidate: Callable[..., Any],
+        compare: str | Comparator | None,
+        sample: float,
+        timeout: float | None,
+    ) -> tuple[str | None, asyncio.Future[tuple[bool, Any]] | None]:
+        """Decide; start the candidate beside legacy if it is to run. The future is
+        legacy's result, for the comparison."""
+        compare_fn = comparator(compare)
+        decision, tenant = self._decide(cfg, context)
+        run_candidate = decision.reason.value not in ("kill_switch", "feature_off") and (
+            sample >= 1.0 or random.random() < sample
+        )
+        if not run_candidate:
+            return tenant, None
+        loop = asyncio.get_running_loop()
+        legacy_done: asyncio.Future[tuple[bool, Any]] = loop.create_future()
+        task = loop.create_task(
+            self._shadow_candidate(
+                operation,
+                context,
+                tenant,
+                args,
+                kwargs,
+                candidate,
+                compare_fn,
+                cfg.timeout if timeout is None else timeout,
+                legacy_done,
+            )
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return tenant, legacy_done
 
     async def shadow(
         self,
@@ -396,31 +361,9 @@ class Router:
         timeout: float | None,
     ) -> Any:
         cfg = self.ops.get(operation) or self.config(operation)
-        compare_fn = comparator(compare)
-        decision, tenant = self._decide(cfg.feature, context)
-        run_candidate = decision.reason.value not in ("kill_switch", "feature_off") and (
-            sample >= 1.0 or random.random() < sample
+        tenant, legacy_done = self._shadow_start(
+            cfg, operation, context, args, kwargs, candidate, compare, sample, timeout
         )
-        legacy_done: asyncio.Future[tuple[bool, Any]] | None = None
-        if run_candidate:
-            loop = asyncio.get_running_loop()
-            legacy_done = loop.create_future()
-            limit = cfg.timeout if timeout is None else timeout
-            task = loop.create_task(
-                self._shadow_candidate(
-                    operation,
-                    context,
-                    tenant,
-                    args,
-                    kwargs,
-                    candidate,
-                    compare_fn,
-                    limit,
-                    legacy_done,
-                )
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         started = _perf()
         try:
             result = legacy(*args, **kwargs)
@@ -440,6 +383,65 @@ class Router:
             legacy_done.set_result((True, result))
         return result
 
+    async def shadow_stream(
+        self,
+        operation: str,
+        context: Mapping[str, Any] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        legacy: Any,
+        candidate: Any,
+        compare: str | Comparator | None,
+        sample: float,
+        timeout: float | None,
+    ) -> AsyncIterator[Any]:
+        """Legacy's chunks, as they come; the candidate's stream is consumed in a task
+        beside it (``timeout`` for the whole of it) and the two lists of chunks are
+        compared once both ended."""
+        cfg = self.ops.get(operation) or self.config(operation)
+        tenant, legacy_done = self._shadow_start(
+            cfg,
+            operation,
+            context,
+            (candidate, args, kwargs),
+            _NO_KWARGS,
+            streams.collect,
+            compare,
+            sample,
+            timeout,
+        )
+        call = streams.StreamCall(self, cfg, operation, context, tenant, _perf())
+        chunks: list[Any] = []
+        try:
+            it, first = await streams.start(legacy, args, kwargs)
+        except Exception as exc:
+            call.legacy_failed(exc, _perf())
+            if legacy_done is not None:
+                legacy_done.set_result((False, exc))
+            raise
+        call.first_chunk(_LEGACY, _perf())
+        complete = False
+        try:
+            if first is not streams.END:
+                chunks.append(first)
+                yield first
+                async for chunk in it:
+                    chunks.append(chunk)
+                    yield chunk
+            complete = True
+        except Exception as exc:
+            call.midstream_error(exc, _perf())
+            if legacy_done is not None and not legacy_done.done():
+                legacy_done.set_result((False, exc))
+            raise
+        finally:
+            try:
+                await streams.aclose(it)
+            finally:
+                call.end(_perf())
+                if legacy_done is not None and not legacy_done.done():
+                    legacy_done.set_result((True, chunks) if complete else (False, _INCOMPLETE))
+
     async def _shadow_candidate(
         self,
         operation: str,
@@ -458,24 +460,9 @@ class Router:
         candidate_exc: BaseException | None = None
         value: Any = None
         try:
-            if limit is None:
-                value = candidate(*args, **kwargs)
-                if _awaitable(value):
-                    value = await value
-            else:
-                entry = deadline.start(limit)
-                try:
-                    value = candidate(*args, **kwargs)
-                    if _awaitable(value):
-                        value = await value
-                except asyncio.CancelledError:
-                    if deadline.finish(entry):
-                        raise CandidateTimeout(
-                            f"shadow candidate {operation!r} took longer than {limit} s"
-                        ) from None
-                    raise
-                finally:
-                    deadline.finish(entry)
+            value = await self._await_side(
+                candidate, args, kwargs, limit, f"shadow candidate {operation!r}"
+            )
         except Exception as exc:
             candidate_exc = exc
         elapsed = (_perf() - started) * 1000.0
@@ -490,7 +477,8 @@ class Router:
         )
         legacy_ok, legacy_value = await legacy_done
         if not legacy_ok:
-            recorder.add_outcome(name, operation, _CANDIDATE, {"shadow.legacy_error": 1.0})
+            kind = "shadow.incomplete" if legacy_value is _INCOMPLETE else "shadow.legacy_error"
+            recorder.add_outcome(name, operation, _CANDIDATE, {kind: 1.0})
             return
         if candidate_exc is not None:
             kind = "candidate_error"
@@ -519,16 +507,6 @@ class Router:
                 "candidate_ms": round(elapsed, 3),
             }
         )
-
-    async def drain(self) -> None:
-        """Wait for shadow candidates still running (tests, shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
 
 
 def routed_decorator(
