@@ -11,6 +11,7 @@ Run from the repository root::
     .venv/bin/python bench/run.py --no-data
     .venv/bin/python bench/run.py --no-dashboard
     .venv/bin/python bench/run.py --no-startup
+    .venv/bin/python bench/run.py --no-verdicts
 
 Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
 laboratory, recorder throughput, memory over 10 million observations; under a minute,
@@ -24,9 +25,12 @@ configs/s at 100,000 and 1,000,000 configs on SQLite and PostgreSQL), under "dat
 Then the dashboard benchmark (``bench/dashboard.py``: a migration's page and its chart
 data over 7 days of per-minute rollups for 4 operations, ``ChartCache`` in process and
 the real server on loopback, on SQLite and PostgreSQL; a few minutes), under "dashboard".
-Last the CLI start-up benchmark (``bench/startup.py``: ``switchover --help`` and
+Then the CLI start-up benchmark (``bench/startup.py``: ``switchover --help`` and
 ``switchover status`` against ``python -c "import typer"``, fresh processes; about 20 s),
 under "startup".
+Last the verdicts benchmark (``bench/verdicts.py``: ~3,200 seeded rollouts over issue 14's
+grid, equal sides and regressions; the false-rollback rate and the detection delays;
+about 8 minutes on 2 CPUs, under a minute with ``--quick``), under "verdicts".
 
 Every engine decides the same rollout (25 % of ``stt`` in migration/group ``voice_v2``,
 sticky on the user id) for the same deterministic keys, in-process and offline. The
@@ -387,6 +391,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the CLI start-up benchmark (bench/startup.py: --help and status vs typer)",
     )
+    p.add_argument(
+        "--no-verdicts",
+        action="store_true",
+        help="skip the verdicts benchmark (bench/verdicts.py: false rollbacks, detection delays)",
+    )
     p.add_argument("--concurrency", type=int, default=16, help="HTTP client connections (16)")
     p.add_argument("--http-duration", type=float, help="seconds per HTTP run (4; quick 1.5)")
     p.add_argument("--http-warmup", type=float, help="HTTP warm-up seconds (0.5; quick 0.3)")
@@ -575,6 +584,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         ("data", args.no_data),
         ("dashboard", args.no_dashboard),
         ("startup", args.no_startup),
+        ("verdicts", args.no_verdicts),
     ):
         say()
         if skip:

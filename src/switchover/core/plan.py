@@ -356,12 +356,14 @@ class Plan:
     interval: float = 60.0
     """Seconds between judgements."""
     window: float = 3600.0
-    """How far back gates look (never before the phase began), in seconds."""
+    """Seconds: the longest window ending now that guardrails and the matrix also read
+    (gates read every call since the phase began), and legacy's baseline before 100 %."""
     recent: float = 120.0
-    """The short window guardrails and the matrix also read, to catch a spike fast."""
+    """Seconds: the shortest such window; the others double it up to ``window``."""
     min_samples: int = 100
-    """Calls each side needs in a window before a gate is judged."""
+    """Calls (each side's, for a relative gate) before any test passes or fails."""
     confidence: float = 0.98
+    """The chance that no test of the plan ever fails a candidate within every limit."""
     tolerance: float = 0.1
     """Effect-size tolerance for the per-metric comparison table (Kayenta's)."""
     matrix: Matrix = field(default_factory=Matrix)

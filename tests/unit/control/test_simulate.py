@@ -500,3 +500,59 @@ phases:
     assert stats["failed"] == len(got)
     assert stats["retried"] == stats["failed"]
     assert stats["queued"] == 0
+
+
+# --- (f) the evidence the controller reads -----------------------------------------------------
+
+
+def test_the_controllers_running_pool_holds_every_minute_late_rows_and_a_restart() -> None:
+    """The phase's pool is kept running (not re-read each interval), so it must hold what
+    re-reading would: every minute since its start, a row that arrives late for a minute
+    it already holds, and, after a restart, the minutes only the store still has."""
+    from switchover.control.evidence import EvidenceCache
+    from switchover.store.memory import MemoryStore
+
+    store, rng = MemoryStore(), random.Random(9)
+    first, name = 29_500_000, "evidence"
+
+    def insert(minute: int, side: str, calls: int, error_rate: float) -> None:
+        rollup = minute_rollup(rng, calls, error_rate)
+        with store.transaction() as tx:
+            tx.insert_rollups([(RollupKey(minute, name, "call", side), rollup)])
+
+    def stored(end: int) -> tuple[int, int, int]:
+        """Candidate calls, errors and calls above 600 ms, summed from the store."""
+        with store.read() as tx:
+            rows = [r for r in tx.rollups(name, first, end) if r.key.side == "candidate"]
+        return (
+            sum(r.rollup.count for r in rows),
+            sum(r.rollup.errors for r in rows),
+            sum(r.rollup.sketch.count_above(600.0) for r in rows),
+        )
+
+    def pooled(cache: EvidenceCache, end: int) -> tuple[int, int, int]:
+        p = cache.pools(name, first, end, None)["candidate"]
+        return p.calls, p.errors, p.above(600.0)
+
+    for m in range(first, first + 200):
+        insert(m, "candidate", 50, 0.02)
+        insert(m, "legacy", 500, 0.01)
+    cache = EvidenceCache(store, horizon_minutes=30)
+    cache.track([name], first + 200)
+    cache.refresh(first + 200)
+    # a fresh controller holds 30 minutes one by one: the rest of the phase is read once
+    assert pooled(cache, first + 200) == stored(first + 200)
+    assert cache.pools(name, first, first + 200, None)["legacy"].calls == 200 * 500
+    for m in range(first + 200, first + 260):  # an hour on: the pool grows minute by minute
+        insert(m, "candidate", 50, 0.02)
+        cache.refresh(m + 1)
+        p = pooled(cache, m + 1)
+        if m % 20 == 0:
+            assert p == stored(m + 1)
+    insert(first + 5, "candidate", 10, 1.0)  # late, for a minute the pool has long held
+    cache.refresh(first + 260)
+    assert pooled(cache, first + 260) == stored(first + 260)
+    again = EvidenceCache(store, horizon_minutes=30)  # a restart
+    again.track([name], first + 260)
+    again.refresh(first + 260)
+    assert pooled(again, first + 260) == stored(first + 260)
