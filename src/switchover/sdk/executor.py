@@ -245,7 +245,8 @@ class Executor:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         limit: float | None,
-        what: str,
+        operation: str,
+        what: str = "candidate",
     ) -> Any:
         """``fn(*args, **kwargs)``, awaited if awaitable, within ``limit`` seconds."""
         if limit is None:
@@ -261,7 +262,7 @@ class Executor:
             return result
         except asyncio.CancelledError:
             if deadline.finish(entry):
-                raise CandidateTimeout(f"{what} took longer than {limit} s") from None
+                raise CandidateTimeout(f"{what} {operation!r} took longer than {limit} s") from None
             raise
         finally:
             deadline.finish(entry)
@@ -272,7 +273,8 @@ class Executor:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         limit: float | None,
-        what: str,
+        operation: str,
+        what: str = "candidate",
     ) -> Any:
         """``fn(*args, **kwargs)`` in this thread, or waited for ``limit`` s in a worker."""
         if limit is None:
@@ -283,7 +285,7 @@ class Executor:
         try:
             return future.result(timeout=limit)
         except concurrent.futures.TimeoutError:
-            raise CandidateTimeout(f"{what} took longer than {limit} s") from None
+            raise CandidateTimeout(f"{what} {operation!r} took longer than {limit} s") from None
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:

@@ -80,7 +80,7 @@ class Router(Executor):
                     args,
                     kwargs,
                     cfg.timeout if timeout is None else timeout,
-                    f"candidate {operation!r}",
+                    operation,
                 )
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
@@ -155,7 +155,7 @@ class Router(Executor):
                     args,
                     kwargs,
                     cfg.sync_timeout if timeout is None else timeout,
-                    f"candidate {operation!r}",
+                    operation,
                 )
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
@@ -219,7 +219,8 @@ class Router(Executor):
                     (candidate, args, kwargs),
                     _NO_KWARGS,
                     self._first_chunk_limit(cfg, first_chunk_timeout, False),
-                    f"candidate {operation!r} first chunk",
+                    operation,
+                    "candidate's first chunk of",
                 )
             except Exception as exc:
                 if call.candidate_failed(exc, _perf()):
@@ -274,7 +275,8 @@ class Router(Executor):
                     (candidate, args, kwargs),
                     _NO_KWARGS,
                     self._first_chunk_limit(cfg, first_chunk_timeout, True),
-                    f"candidate {operation!r} first chunk",
+                    operation,
+                    "candidate's first chunk of",
                 )
             except Exception as exc:
                 if call.candidate_failed(exc, _perf()):
@@ -461,7 +463,7 @@ class Router(Executor):
         value: Any = None
         try:
             value = await self._await_side(
-                candidate, args, kwargs, limit, f"shadow candidate {operation!r}"
+                candidate, args, kwargs, limit, operation, "shadow candidate"
             )
         except Exception as exc:
             candidate_exc = exc
