@@ -12,6 +12,7 @@ Run from the repository root::
     .venv/bin/python bench/run.py --no-dashboard
     .venv/bin/python bench/run.py --no-startup
     .venv/bin/python bench/run.py --no-verdicts
+    .venv/bin/python bench/run.py --no-stream
 
 Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
 laboratory, recorder throughput, memory over 10 million observations; under a minute,
@@ -392,6 +393,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip the CLI start-up benchmark (bench/startup.py: --help and status vs typer)",
     )
     p.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="skip the stream-route benchmark (bench/stream.py: route_stream, circuit)",
+    )
+    p.add_argument(
         "--no-verdicts",
         action="store_true",
         help="skip the verdicts benchmark (bench/verdicts.py: false rollbacks, detection delays)",
@@ -579,6 +585,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 code = 2
 
     for name, skip in (
+        ("stream", args.no_stream),
         ("controller", args.no_controller),
         ("worker", args.no_worker),
         ("data", args.no_data),
