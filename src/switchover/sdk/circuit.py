@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 CLOSED = "closed"
 OPEN = "open"
@@ -54,7 +55,16 @@ class Circuit:
     """One operation's breaker. Not thread-safe by lock: a race lets one extra call
     through or counts one failure late, which a breaker tolerates."""
 
-    __slots__ = ("_failures", "_on_change", "_opened_at", "_probing", "now", "operation", "policy")
+    __slots__ = (
+        "_failures",
+        "_on_change",
+        "_opened_at",
+        "_probing",
+        "decisions",
+        "now",
+        "operation",
+        "policy",
+    )
 
     def __init__(
         self,
@@ -70,6 +80,8 @@ class Circuit:
         self._opened_at: float | None = None
         self._probing = False
         self._on_change = on_change
+        self.decisions: dict[int, tuple[Any, Any]] = {}
+        """id(a candidate decision) -> (it, its ``circuit_open`` twin): built once each."""
 
     @property
     def state(self) -> str:

@@ -177,7 +177,12 @@ class Executor:
                 decision = compiled.decide(cfg.feature, context)
         circuit = cfg.circuit
         if circuit is not None and decision.side is Side.CANDIDATE and not circuit.allow():
-            decision = circuit_open(decision)
+            cached = circuit.decisions.get(id(decision))
+            if cached is None or cached[0] is not decision:
+                if len(circuit.decisions) > 64:  # decisions of old snapshots
+                    circuit.decisions.clear()
+                cached = circuit.decisions[id(decision)] = (decision, circuit_open(decision))
+            decision = cached[1]
         return decision, tenant
 
     def decide_pinned(self, pin: Pin, feature: str | None) -> Decision:

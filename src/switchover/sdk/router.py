@@ -238,17 +238,20 @@ class Router(Executor):
                 call.legacy_failed(exc, _perf())
                 raise
             call.first_chunk(_LEGACY, _perf())
+        ended = first is streams.END
         try:
-            if first is not streams.END:
+            if not ended:
                 yield first
                 async for chunk in it:
                     yield chunk
+                ended = True
         except Exception as exc:
             call.midstream_error(exc, _perf())
             raise
         finally:
             try:
-                await streams.aclose(it)
+                if not ended:  # closed or cancelled by the caller, or failed: close the side
+                    await streams.aclose(it)
             finally:
                 call.end(_perf())
 

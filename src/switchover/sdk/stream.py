@@ -10,6 +10,7 @@ what is recorded when the stream ends, fails midway or is closed by the caller.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
+from types import AsyncGeneratorType, FunctionType, MethodType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,9 +22,16 @@ END: Any = object()
 _EMPTY: Mapping[str, Any] = {}
 
 
-def _source(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _source(
+    fn: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    _functions: tuple[type, ...] = (FunctionType, MethodType),
+) -> Any:
     """An iterable given as is, or made by calling ``fn`` (a generator function...)."""
-    if hasattr(fn, "__aiter__") or hasattr(fn, "__next__") or not callable(fn):
+    if isinstance(fn, _functions):  # the common case, without a failing hasattr
+        return fn(*args, **kwargs)
+    if hasattr(fn, "__aiter__") or hasattr(fn, "__iter__") or not callable(fn):
         return fn
     return fn(*args, **kwargs)
 
@@ -31,6 +39,14 @@ def _source(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 async def start(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """Open a side's async stream and wait for its first chunk (``END`` if none)."""
     src = _source(fn, args, kwargs)
+    if src.__class__ is AsyncGeneratorType:  # the common case
+        try:
+            return src, await src.__anext__()
+        except StopAsyncIteration:
+            return src, END
+        except BaseException:
+            await src.aclose()
+            raise
     if not hasattr(src, "__aiter__") and hasattr(src, "__await__"):
         src = await src  # an async function returning the stream
     if not hasattr(src, "__aiter__"):
