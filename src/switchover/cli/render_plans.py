@@ -58,10 +58,10 @@ def plan_view(state: dict[str, Any], verdicts: list[dict[str, Any]]) -> list[Any
         head.add_row("waiting", esc(f"approval: switchover approve {state['migration']}"))
     head.add_row(
         "judging",
-        f"every {_dur(spec['interval_seconds'])} over the last "
-        f"{_dur(spec['window_seconds'])} "
-        f"(spikes: {_dur(spec['recent_seconds'])}), "
-        f"{spec['min_samples']} calls minimum, {spec['confidence'] * 100:g}% confidence",
+        f"every {_dur(spec['interval_seconds'])}, sequentially on the phase's calls so far "
+        f"(spikes: windows of {_dur(spec['recent_seconds'])} to "
+        f"{_dur(spec['window_seconds'])}), {spec['min_samples']} calls minimum, "
+        f"{spec['confidence'] * 100:g}% confidence over the whole plan",
     )
     if spec["guardrails"]:
         head.add_row("guardrails", ", ".join(esc(g["gate"]) for g in spec["guardrails"]))
