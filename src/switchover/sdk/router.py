@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
+import switchover.sdk.deadline as deadline
 import switchover.sdk.stream as streams
 from switchover.core.compare import Comparator, comparator
 from switchover.core.decision import Side
@@ -41,6 +42,7 @@ from switchover.sdk.executor import (
     OperationConfig,
     _awaitable,
     _error_type,
+    timed_out,
 )
 from switchover.sdk.types import Outcome, RoutedHandle
 
@@ -73,15 +75,21 @@ class Router(Executor):
         cfg = self.ops.get(operation) or self.config(operation)
         decision, tenant = self._decide(cfg, context)
         if decision.side is Side.CANDIDATE:
+            limit = cfg.timeout if timeout is None else timeout
             started = _perf()
             try:
-                result = await self._await_side(
-                    candidate,
-                    args,
-                    kwargs,
-                    cfg.timeout if timeout is None else timeout,
-                    operation,
-                )
+                # Executor._await_side's steps, in this frame
+                entry = None if limit is None else deadline.start(limit)
+                try:
+                    result = candidate(*args, **kwargs)
+                    if _awaitable(result):
+                        result = await result
+                except asyncio.CancelledError:
+                    timed_out(entry, operation, limit)
+                    raise
+                finally:
+                    if entry is not None:
+                        deadline.finish(entry)
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
                 if self._no_fallback(cfg, operation, context, tenant, exc, elapsed):
@@ -148,15 +156,13 @@ class Router(Executor):
         cfg = self.ops.get(operation) or self.config(operation)
         decision, tenant = self._decide(cfg, context)
         if decision.side is Side.CANDIDATE:
+            limit = cfg.sync_timeout if timeout is None else timeout
             started = _perf()
             try:
-                result = self._call_side(
-                    candidate,
-                    args,
-                    kwargs,
-                    cfg.sync_timeout if timeout is None else timeout,
-                    operation,
-                )
+                if limit is None:
+                    result = candidate(*args, **kwargs)
+                else:
+                    result = self._call_side(candidate, args, kwargs, limit, operation)
             except Exception as exc:
                 elapsed = (_perf() - started) * 1000.0
                 if self._no_fallback(cfg, operation, context, tenant, exc, elapsed):
