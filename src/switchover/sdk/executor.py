@@ -164,9 +164,12 @@ class Executor:
         self,
         cfg: OperationConfig,
         context: Mapping[str, Any] | None,
+        breaker: bool = True,
         _pins: Callable[[], Mapping[str, Pin] | None] = PINS.get,
     ) -> tuple[Decision, str | None]:
-        """The decision (snapshot or call pin, then circuit), and the caller's tenant."""
+        """The decision (snapshot or call pin, then circuit), and the caller's tenant.
+        ``breaker=False`` (shadow, which always serves legacy) leaves the circuit alone:
+        it must not take the probe it would never report on."""
         pins = _pins()
         pin = None if pins is None else pins.get(self.name)
         if pin is not None:
@@ -184,7 +187,12 @@ class Executor:
                     tenant = str(tenant)
                 decision = compiled.decide(cfg.feature, context)
         circuit = cfg.circuit
-        if circuit is not None and decision.side is Side.CANDIDATE and not circuit.allow():
+        if (
+            circuit is not None
+            and breaker
+            and decision.side is Side.CANDIDATE
+            and not circuit.allow()
+        ):
             cached = circuit.decisions.get(id(decision))
             if cached is None or cached[0] is not decision:
                 if len(circuit.decisions) > 64:  # decisions of old snapshots

@@ -333,7 +333,7 @@ class Router(Executor):
         """Decide; start the candidate beside legacy if it is to run. The future is
         legacy's result, for the comparison."""
         compare_fn = comparator(compare)
-        decision, tenant = self._decide(cfg, context)
+        decision, tenant = self._decide(cfg, context, False)
         run_candidate = decision.reason.value not in ("kill_switch", "feature_off") and (
             sample >= 1.0 or random.random() < sample
         )

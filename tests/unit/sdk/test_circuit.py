@@ -180,3 +180,21 @@ def test_a_cancelled_probe_lets_the_next_call_probe() -> None:
     assert not circuit.allow()  # one probe at a time
     circuit.abandon()
     assert circuit.allow()
+
+
+def test_shadow_calls_do_not_take_the_probe(env: Env) -> None:
+    def broken(text: str) -> str:
+        raise Boom
+
+    for _ in range(3):
+        env.m.route_sync("tts", CTX, "x", legacy=lambda t: "legacy", candidate=broken)
+    _advance(env, 5.0)
+
+    async def run() -> None:
+        await env.m.shadow("tts", CTX, "x", legacy=legacy, candidate=legacy)
+        await env.m.drain()
+
+    asyncio.run(run())
+    assert env.m.circuit("tts") == "open"  # still waiting for a routed probe
+    assert env.m.route_sync("tts", CTX, "x", legacy=lambda t: "l", candidate=lambda t: "c") == "c"
+    assert env.m.circuit("tts") == "closed"
