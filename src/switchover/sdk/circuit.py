@@ -1,11 +1,13 @@
 """A circuit breaker per process and operation: a failing candidate stops costing waits.
 
-After ``failures`` candidate failures (exceptions or timeouts) within ``window``
-seconds, the circuit opens: every call of the operation is served by legacy at once,
-with decision reason ``circuit_open``, without trying the candidate. After ``cooldown``
-seconds one call is let through as a probe (half-open); its success closes the
-circuit, its failure opens it for another ``cooldown``. Time comes from an injected
-monotonic clock, so tests drive it without sleeping.
+After ``failures`` candidate failures (exceptions or timeouts) in a row within
+``window`` seconds the circuit opens (in a row: a busy operation with a steady, low
+error rate never trips it; a candidate that is down does, within a few calls). While
+it is open every call of the operation is served by legacy at once, with decision
+reason ``circuit_open``, without trying the candidate. After ``cooldown`` seconds one
+call is let through as a probe (half-open); its success closes the circuit, its
+failure opens it for another ``cooldown``. Time comes from an injected monotonic
+clock, so tests drive it without sleeping.
 
 The state lives in this process only: the controller's rollback is the fleet-wide
 answer, the circuit is what protects callers until it acts.
@@ -28,7 +30,7 @@ class CircuitPolicy:
     """When an operation's circuit opens, and how long until a probe."""
 
     failures: int = 5
-    """Candidate failures within ``window`` that open the circuit."""
+    """Candidate failures in a row, within ``window``, that open the circuit."""
     window: float = 30.0
     """Seconds over which failures are counted."""
     cooldown: float = 10.0
@@ -102,7 +104,11 @@ class Circuit:
         return True
 
     def success(self) -> None:
-        if self._opened_at is not None and self._probing:
+        if self._opened_at is None:
+            if self._failures:  # failures count only in a row
+                self._failures.clear()
+            return
+        if self._probing:
             self._opened_at = None
             self._probing = False
             self._failures.clear()

@@ -79,7 +79,7 @@ class MigrationHandle:
         repeating the call on legacy (an operation with side effects, such as sending a
         message). ``first_chunk_timeout``: seconds a stream's candidate has for its first
         chunk (default: ``timeout``). ``circuit``: a :class:`CircuitPolicy` (default 5
-        failures in 30 s open it for 10 s), or None for no circuit breaker.
+        failures in a row within 30 s open it for 10 s), or None for no circuit breaker.
         """
         cfg = self._router.config(operation)
         if fallback is not ... and not isinstance(fallback, bool):

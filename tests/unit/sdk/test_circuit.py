@@ -198,3 +198,16 @@ def test_shadow_calls_do_not_take_the_probe(env: Env) -> None:
     assert env.m.circuit("tts") == "open"  # still waiting for a routed probe
     assert env.m.route_sync("tts", CTX, "x", legacy=lambda t: "l", candidate=lambda t: "c") == "c"
     assert env.m.circuit("tts") == "closed"
+
+
+def test_a_steady_low_error_rate_does_not_open_it(env: Env) -> None:
+    """Failures count in a row: a busy operation failing one call in three stays closed."""
+    for i in range(60):
+
+        def candidate(text: str, i: int = i) -> str:
+            if i % 3 == 0:
+                raise Boom
+            return "candidate"
+
+        env.m.route_sync("tts", CTX, "x", legacy=lambda t: "legacy", candidate=candidate)
+    assert env.m.circuit("tts") == "closed"
