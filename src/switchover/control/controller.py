@@ -29,6 +29,7 @@ from switchover.core.migration import Migration
 from switchover.core.plan import Plan
 from switchover.core.plan_state import PlanState, PlanStatus, moved
 from switchover.core.rollup import minute_of
+from switchover.core.verdict import held_for_operator
 from switchover.errors import ConflictError
 from switchover.rollout.service import change_in
 from switchover.store import control as repo
@@ -176,6 +177,7 @@ class Controller:
                     return None
                 if current.last_interval is not None and current.last_interval >= interval:
                     return None
+                verdict = self._operator_wins(tx, current, verdict)
                 vid = repo.insert_verdict(
                     tx,
                     migration=state.migration,
@@ -205,6 +207,15 @@ class Controller:
         outcome = Outcome(state.migration, verdict, vid, new_state, after)
         self._notify(state, new_state, verdict)
         return outcome
+
+    @staticmethod
+    def _operator_wins(tx: Transaction, state: PlanState, verdict: Verdict) -> Verdict:
+        """Never change a migration an operator killed, or whose plan they paused."""
+        if state.status is PlanStatus.PAUSED:
+            return held_for_operator(verdict, "the plan is paused by an operator")
+        if not tx.get_migration(state.migration).enabled:
+            return held_for_operator(verdict, "the migration is killed (master switch off)")
+        return verdict
 
     def _apply(
         self, tx: Transaction, state: PlanState, verdict: Verdict, now: Any

@@ -219,13 +219,29 @@ class PlanService:
             keep = old.plan.phases[old.phase_index].name
             if any(p.name == keep for p in state.plan.phases):
                 index = state.plan.phase_index(keep)
+                from switchover.control.controller import phase_features, phase_percentage
+
+                now = self.clock.now()
                 with self.store.transaction() as tx:
                     current = repo.get_plan(tx, name, for_update=True)
                     new = replace(
-                        moved(current, index, now=self.clock.now(), status=PlanStatus.RUNNING),
+                        moved(current, index, now=now, status=PlanStatus.RUNNING),
                         version=current.version + 1,
                     )
                     repo.update_plan(tx, new, expected_version=current.version)
+                    # the phase kept is the new plan's: its percentage and features at once
+                    pct = phase_percentage(new.plan, index)
+                    feats = phase_features(new.plan, index)
+                    change_in(
+                        tx,
+                        name,
+                        "plan_replace_phase",
+                        lambda m: mig.with_phase(m, pct, feats),
+                        actor=actor_name(actor),
+                        reason=reason_text(reason) or f"plan replaced; phase {keep} as planned",
+                        now=now,
+                        skip_unchanged=True,
+                    )
                 state = new
         return state
 

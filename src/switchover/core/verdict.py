@@ -7,7 +7,7 @@ Frozen values, serialised by ``to_dict`` into the JSON the store keeps with each
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -175,6 +175,27 @@ class Verdict:
             "window": {"from_minute": self.window[0], "to_minute": self.window[1]},
             "awaiting_approval": self.awaiting_approval,
         }
+
+
+CHANGING = frozenset(
+    {Action.START, Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK_PARTIAL, Action.ROLLBACK_TOTAL}
+)
+"""The actions that change the migration's percentage, features or switch."""
+
+
+def held_for_operator(verdict: Verdict, why: str) -> Verdict:
+    """The operator wins: a verdict that would change a migration an operator killed or
+    whose plan they paused becomes a ``hold`` that says what it would have done (its
+    severity kept, so a P0 still alerts). Other verdicts are returned as they are."""
+    if verdict.action not in CHANGING:
+        return verdict
+    would = f"would have been {verdict.action.value}: {verdict.summary()}"
+    return replace(
+        verdict,
+        action=Action.HOLD,
+        target_index=None,
+        reasons=(f"{why}; the controller changes nothing ({would})", *verdict.reasons[1:]),
+    )
 
 
 def human_duration(seconds: float) -> str:

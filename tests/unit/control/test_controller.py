@@ -65,10 +65,15 @@ class World:
         kw.setdefault("env", {})
         return Controller(self.store, self.clock, **kw)
 
-    def minute(self, calls: int = 400, candidate_errors: float = 0.01) -> None:
-        """The minute now beginning, split by the migration's percentage, then a minute on."""
+    def minute(
+        self, calls: int = 400, candidate_errors: float = 0.01, share: int | None = None
+    ) -> None:
+        """The minute now beginning, split by the migration's percentage (or ``share``,
+        e.g. calls still in flight after a kill), then a minute on."""
         m = self.rollout.get(NAME)
         cand = round(calls * m.percentage / 100) if m.enabled else 0
+        if share is not None:
+            cand = round(calls * share / 100)
         minute = minute_of(self.clock.now().timestamp())
         items = [
             (RollupKey(minute, NAME, "call", side), _rollup(self.rng, n, max(1, round(n * rate))))
@@ -244,6 +249,35 @@ def test_a_candidate_failing_badly_is_rolled_back_at_once() -> None:
     assert controller.tick() == []  # an aborted plan is not judged any more
 
 
+@pytest.mark.parametrize("operator", ["pause", "kill"])
+def test_the_operator_wins_over_a_rollback_on_evidence(operator: str) -> None:
+    """A paused plan or a killed migration is never changed by the controller: the
+    verdict is a hold that says what it would have done, with its severity kept."""
+    w = World()
+    controller = w.controller()
+    controller.tick()  # into p10
+    if operator == "pause":
+        w.plans.pause(NAME, actor="alice", reason="hold by hand")
+        w.rollout.set_percentage(NAME, 30, actor="alice", reason="by hand")
+    else:
+        w.rollout.kill(NAME, actor="bob", reason="P0 by hand")
+    before = w.rollout.get(NAME)
+    for _ in range(3):
+        w.minute(candidate_errors=0.9, share=30)  # the last calls before the change
+    outcomes = controller.tick()
+    assert outcomes, "the interval was judged"
+    after = w.rollout.get(NAME)
+    assert (after.percentage, after.enabled, after.features) == (
+        before.percentage,
+        before.enabled,
+        before.features,
+    )
+    for o in outcomes:
+        assert o.verdict.action.value == "hold", o.verdict
+        assert "the controller changes nothing" in o.verdict.summary()
+    assert w.plans.get(NAME).status is not PlanStatus.ABORTED
+
+
 # --- notifications -----------------------------------------------------------------------
 
 
@@ -341,3 +375,19 @@ def test_only_the_holder_of_the_store_lock_acts() -> None:
         stop.set()
         thread.join(10)
     assert w.store.lock("controller", "another-replica", clock=w.clock).acquire()  # released
+
+
+def test_replacing_a_plan_applies_the_kept_phase_at_once_with_an_audit_row() -> None:
+    w = World()
+    w.controller().tick()  # into p10: 10 %, stt
+    assert w.rollout.get(NAME).percentage == 10
+    replacement = SOURCE.replace(
+        "{name: p10, percentage: 10, duration: 2m, features: [stt]}",
+        "{name: p10, percentage: 20, duration: 2m, features: [stt, tts]}",
+    )
+    state = w.plans.replace_plan(NAME, replacement, "new.yaml", actor="alice", reason="retune")
+    assert state.phase_name == "p10"
+    m = w.rollout.get(NAME)
+    assert (m.percentage, m.features) == (20, {"stt": True, "tts": True})
+    [row] = [e for e in w.rollout.audit(NAME, limit=10) if e.action == "plan_replace_phase"]
+    assert (row.actor, row.reason) == ("alice", "retune")
