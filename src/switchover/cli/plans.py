@@ -195,7 +195,7 @@ def plan_verb(fn_name: str, doc: str) -> Callable[..., None]:
 
 VERBS = {
     "promote": "Enter the next phase now, without waiting for the gates (audited).",
-    "pause": "Stop advancing; rollbacks on evidence still happen.",
+    "pause": "Hold the plan: the controller still judges and alerts, but changes nothing.",
     "approve": "Approve entering the next phase (for phases with requires_approval).",
     "abort": "Total rollback: percentage 0, master switch off, plan aborted.",
 }

@@ -308,7 +308,7 @@ def _plan_action(app: App, cmd: c.PlanAction, _p: Progress) -> Outcome:
     after_m = app.rollout.get(cmd.migration)
     done = {
         "promote": f"promoted to {after.phase_name}",
-        "pause": "paused: no advance; rollbacks on evidence still happen",
+        "pause": "paused: the controller judges and alerts but changes nothing",
         "resume": f"running again at {after.phase_name} (a fresh phase window)",
         "approve": "the next phase is approved",
         "abort": "aborted: percentage 0, master switch off",

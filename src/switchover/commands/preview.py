@@ -150,7 +150,10 @@ def _plan_action(cmd: c.PlanAction, m: Migration, plan: PlanState | None) -> Pre
             notes = ("Now, without waiting for the phase's gates.",)
     elif cmd.action == "pause":
         after["status"] = "paused"
-        notes = ("No advance while paused; rollbacks on evidence still happen.",)
+        notes = (
+            "While paused the controller still judges and alerts, but changes nothing: "
+            "roll back or kill by hand if a verdict says so.",
+        )
     elif cmd.action == "resume":
         if not m.enabled:
             raise ConflictError(

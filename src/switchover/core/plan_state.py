@@ -14,7 +14,7 @@ class PlanStatus(StrEnum):
     RUNNING = "running"
     """The controller judges, advances and rolls back."""
     PAUSED = "paused"
-    """No advance; rollbacks on evidence still happen."""
+    """Held by an operator: judged and alerted on, but the controller changes nothing."""
     ROLLED_BACK = "rolled_back"
     """Stepped back on evidence or by hand; no advance until resumed."""
     COMPLETED = "completed"
