@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchover.core.rollup import Rollup
+from switchover.core.sketch import LatencySketch
 from switchover.core.window import SIDES
 from switchover.errors import ValidationError
 
@@ -98,6 +99,7 @@ def absorb(into: Rollup, other: Rollup) -> None:
     if other.outcomes:
         into.add_outcome(other.outcomes)
     into.sketch.merge(other.sketch)
+    into.first_chunk.merge(other.first_chunk)
 
 
 def absorb_parts(
@@ -107,18 +109,25 @@ def absorb_parts(
     fallbacks: int,
     outcomes: Mapping[str, float],
     sketch: Mapping[str, Any],
+    first_chunk: Mapping[str, Any] | None = None,
 ) -> None:
-    """:func:`absorb` of a stored row's decoded members (``sketch`` as written by
-    ``LatencySketch.to_dict``), without building a Rollup and a sketch for it first."""
+    """:func:`absorb` of a stored row's decoded members (``sketch`` and ``first_chunk``
+    as written by ``LatencySketch.to_dict``), without building a Rollup and a sketch for
+    it first."""
     into.count += count
     into.errors += errors
     into.fallbacks += fallbacks
     if outcomes:
         into.add_outcome(outcomes)
+    _absorb_sketch(into.sketch, sketch)
+    if first_chunk:
+        _absorb_sketch(into.first_chunk, first_chunk)
+
+
+def _absorb_sketch(s: LatencySketch, sketch: Mapping[str, Any]) -> None:
     n = sketch.get("count") or 0
     if not n:
         return
-    s = into.sketch
     bins = s.bins
     for k, c in sketch.get("bins") or ():
         bins[k] = bins.get(k, 0) + c
@@ -141,6 +150,8 @@ class ChartPoint:
     p95_ms: float | None = None
     outcome_rates: dict[str, float] = field(default_factory=dict)
     """Outcome sum per call, by outcome name."""
+    ttfb_p95_ms: float | None = None
+    """Streams' time to first chunk, p95; None when no call of the bucket was a stream."""
 
 
 EMPTY = ChartPoint()
@@ -158,6 +169,7 @@ def chart_point(rollup: Rollup | None) -> ChartPoint:
         fallback_rate=rollup.fallbacks / n,
         p95_ms=rollup.sketch.quantiles((0.95,))[0],
         outcome_rates={k: v / n for k, v in rollup.outcomes.items()},
+        ttfb_p95_ms=rollup.first_chunk.quantiles((0.95,))[0],
     )
 
 
@@ -171,6 +183,7 @@ def totals(rollup: Rollup) -> dict[str, Any]:
         "error_rate": p.error_rate,
         "fallback_rate": p.fallback_rate,
         "p95_ms": p.p95_ms,
+        "ttfb_p95_ms": p.ttfb_p95_ms,
     }
 
 
@@ -179,7 +192,8 @@ def series(points: Mapping[str, Sequence[ChartPoint]]) -> dict[str, Any]:
 
     ``calls`` is 0 in an empty bucket; every rate is None there, so a chart draws a gap
     rather than a fall to zero. An outcome seen anywhere in the window gets a series;
-    a bucket with calls but none of that outcome has rate 0.
+    a bucket with calls but none of that outcome has rate 0. ``ttfb_p95_ms`` (streams'
+    time to first chunk) is there only when some bucket of the window has a stream.
     """
     sides = [s for s in SIDES if s in points] + sorted(set(points) - set(SIDES))
     names = sorted({name for s in sides for p in points[s] for name in p.outcome_rates})
@@ -187,7 +201,7 @@ def series(points: Mapping[str, Sequence[ChartPoint]]) -> dict[str, Any]:
     def per_side(pick: Any) -> dict[str, list[Any]]:
         return {s: [pick(p) for p in points[s]] for s in sides}
 
-    return {
+    out: dict[str, Any] = {
         "error_rate": per_side(lambda p: p.error_rate),
         "fallback_rate": per_side(lambda p: p.fallback_rate),
         "p95_ms": per_side(lambda p: p.p95_ms),
@@ -197,6 +211,9 @@ def series(points: Mapping[str, Sequence[ChartPoint]]) -> dict[str, Any]:
             for name in names
         },
     }
+    if any(p.ttfb_p95_ms is not None for side in sides for p in points[side]):
+        out["ttfb_p95_ms"] = per_side(lambda p: p.ttfb_p95_ms)
+    return out
 
 
 def merged(rollups: Iterable[Rollup | None]) -> Rollup:

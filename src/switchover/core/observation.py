@@ -81,6 +81,7 @@ class Observation:
             "outcome": dict(self.outcome),
             "at": self.at,
             "total_failure": self.total_failure,
+            "first_chunk_ms": self.first_chunk_ms,
         }
 
 
@@ -248,6 +249,18 @@ def observation_from_dict(data: Mapping[str, Any], *, default_at: float) -> Obse
     tenant = data.get("tenant")
     if tenant is not None:
         check_tenant(tenant)
+    first_chunk = data.get("first_chunk_ms")
+    if first_chunk is not None:
+        problem = latency_problem(first_chunk)
+        if problem is not None:
+            raise ValidationError(
+                "first_chunk_ms" + problem.removeprefix("latency_ms"), field="first_chunk_ms"
+            )
+        if first_chunk > latency:  # type: ignore[operator]
+            raise ValidationError(
+                f"first_chunk_ms ({first_chunk}) must be at most latency_ms ({latency})",
+                field="first_chunk_ms",
+            )
     return Observation(
         migration=check_name(data.get("migration"), "migration"),
         operation=check_name(data.get("operation"), "operation"),
@@ -260,4 +273,5 @@ def observation_from_dict(data: Mapping[str, Any], *, default_at: float) -> Obse
         outcome=validate_outcome(data.get("outcome")),
         at=float(at),
         total_failure=bool(data.get("total_failure", False)),
+        first_chunk_ms=None if first_chunk is None else float(first_chunk),
     )

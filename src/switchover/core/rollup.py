@@ -1,8 +1,9 @@
 """Observations merged per minute, migration, operation and side.
 
-A rollup holds counts, errors (by type), fallbacks, total failures, a latency sketch
-and outcome sums. Rollups merge exactly: adding two is the same as having recorded
-both sets of calls in one place.
+A rollup holds counts, errors (by type), fallbacks, total failures, a latency sketch,
+a second sketch of streams' time to first chunk (``first_chunk``: empty when no call of
+the rollup was a stream) and outcome sums. Rollups merge exactly: adding two is the
+same as having recorded both sets of calls in one place.
 
 A rollup is bounded: at most :data:`MAX_TENANTS` tenants (the rest under
 :data:`OTHER_TENANTS`), :data:`MAX_ERROR_TYPES` error types (the rest under
@@ -62,6 +63,7 @@ class Rollup:
         "error_types",
         "errors",
         "fallbacks",
+        "first_chunk",
         "outcomes",
         "sketch",
         "tenants",
@@ -78,6 +80,8 @@ class Rollup:
         self.tenants: dict[str, list[int]] = {}
         """tenant -> [calls, errors], at most MAX_TENANTS + 1 entries"""
         self.sketch = LatencySketch()
+        self.first_chunk = LatencySketch()
+        """Streams' time to first chunk (ms); at most ``count`` values."""
 
     def add(
         self,
@@ -88,9 +92,12 @@ class Rollup:
         outcome: Mapping[str, float] | None,
         total_failure: bool = False,
         tenant: str | None = None,
+        first_chunk_ms: float | None = None,
     ) -> None:
         self.count += 1
         self.sketch.add(latency_ms)
+        if first_chunk_ms is not None:
+            self.first_chunk.add(first_chunk_ms)
         if tenant is not None:
             self.add_tenant(tenant, 1, 0 if ok else 1)
         if ok and not fallback and not total_failure and not outcome:
@@ -150,13 +157,15 @@ class Rollup:
         for tenant, (calls, errors) in other.tenants.items():
             self.add_tenant(tenant, calls, errors)
         self.sketch.merge(other.sketch)
+        self.first_chunk.merge(other.first_chunk)
 
     @property
     def empty(self) -> bool:
         return self.count == 0 and not self.outcomes
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Plain values; ``first_chunk`` only when some call was a stream."""
+        out = {
             "count": self.count,
             "errors": self.errors,
             "fallbacks": self.fallbacks,
@@ -166,6 +175,9 @@ class Rollup:
             "tenants": {k: list(v) for k, v in sorted(self.tenants.items())},
             "sketch": self.sketch.to_dict(),
         }
+        if self.first_chunk.count:
+            out["first_chunk"] = self.first_chunk.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rollup:
@@ -178,6 +190,7 @@ class Rollup:
         r.outcomes = {str(k): float(v) for k, v in (data.get("outcomes") or {}).items()}
         r.tenants = {str(k): [int(v[0]), int(v[1])] for k, v in (data.get("tenants") or {}).items()}
         r.sketch = LatencySketch.from_dict(data.get("sketch") or {})
+        r.first_chunk = LatencySketch.from_dict(data.get("first_chunk") or {})
         return r
 
     def __eq__(self, other: object) -> bool:
@@ -293,7 +306,9 @@ def _key_from_payload(data: object, path: str, now_minute: int) -> RollupKey:
     return RollupKey(minute, data["migration"], data["operation"], side)
 
 
-def _sketch_from_payload(data: object, path: str, count: int) -> LatencySketch:
+def _sketch_from_payload(
+    data: object, path: str, count: int, *, exact: bool = True
+) -> LatencySketch:
     data = _mapping(data if data is not None else {}, path)
     bins = data.get("bins", [])
     if not isinstance(bins, list) or len(bins) > MAX_BINS:
@@ -315,8 +330,11 @@ def _sketch_from_payload(data: object, path: str, count: int) -> LatencySketch:
     sketch.count = _count(data.get("count", 0), f"{path}.count")
     if sketch.count != sketch.zeros + sum(sketch.bins.values()):
         raise _fail(f"{path}.count", "must be zeros plus the counts of the bins")
-    if sketch.count != count:
+    if exact and sketch.count != count:
         raise _fail(f"{path}.count", f"must equal the rollup's count ({count})")
+    if sketch.count > count:
+        raise _fail(f"{path}.count", f"must be at most the rollup's count ({count})")
+    count = sketch.count
     most = count * MAX_LATENCY_MS * (1 + 1e-9)  # what float rounding may add to a sum
     sketch.sum = _finite(data.get("sum", 0.0), f"{path}.sum", 0.0, most)
     if count:
@@ -365,6 +383,9 @@ def _rollup_from_payload(data: object, path: str) -> Rollup:
     if sum(c for c, _ in r.tenants.values()) > r.count:
         raise _fail(f"{path}.tenants", f"count more calls than the rollup ({r.count})")
     r.sketch = _sketch_from_payload(data.get("sketch"), f"{path}.sketch", r.count)
+    r.first_chunk = _sketch_from_payload(
+        data.get("first_chunk"), f"{path}.first_chunk", r.count, exact=False
+    )
     return r
 
 
@@ -378,7 +399,8 @@ def rollup_from_payload(item: object, path: str, *, now_minute: int) -> tuple[Ro
     at most the errors, tenants (at most :data:`MAX_TENANTS` and ``(other)``) at most the
     count and their errors at most their calls, outcome sums finite and at most
     :data:`MAX_OUTCOME_SUM` either way, and a sketch whose bins and zeros add up to the
-    count, with a sum, min and max within 0 to one day a call.
+    count, with a sum, min and max within 0 to one day a call; ``first_chunk`` (optional)
+    a sketch of the same shape whose count is at most the rollup's.
     """
     item = _mapping(item, path)
     key = _key_from_payload(item.get("key"), f"{path}.key", now_minute)

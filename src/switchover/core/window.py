@@ -30,6 +30,12 @@ class SideStats:
     error_types: dict[str, int] = field(default_factory=dict)
     tenants: dict[str, dict[str, float]] = field(default_factory=dict)
     """The busiest tenants (at most TOP_TENANTS): calls, errors, error rate."""
+    streams: int = 0
+    """Calls that were streams: those with a time to first chunk."""
+    ttfb_p50_ms: float | None = None
+    ttfb_p95_ms: float | None = None
+    ttfb_p99_ms: float | None = None
+    """Time to first chunk, over the streams; None without any."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +50,10 @@ class SideStats:
             "p95_ms": self.p95_ms,
             "p99_ms": self.p99_ms,
             "mean_ms": self.mean_ms,
+            "streams": self.streams,
+            "ttfb_p50_ms": self.ttfb_p50_ms,
+            "ttfb_p95_ms": self.ttfb_p95_ms,
+            "ttfb_p99_ms": self.ttfb_p99_ms,
             "outcomes": self.outcomes,
             "outcome_rates": self.outcome_rates,
             "error_types": self.error_types,
@@ -54,6 +64,7 @@ class SideStats:
 def side_stats(side: str, rollup: Rollup) -> SideStats:
     n = rollup.count
     p50, p95, p99 = rollup.sketch.quantiles((0.5, 0.95, 0.99))
+    f50, f95, f99 = rollup.first_chunk.quantiles((0.5, 0.95, 0.99))
     return SideStats(
         side=side,
         calls=n,
@@ -66,6 +77,10 @@ def side_stats(side: str, rollup: Rollup) -> SideStats:
         p95_ms=p95,
         p99_ms=p99,
         mean_ms=rollup.sketch.mean,
+        streams=rollup.first_chunk.count,
+        ttfb_p50_ms=f50,
+        ttfb_p95_ms=f95,
+        ttfb_p99_ms=f99,
         outcomes=dict(sorted(rollup.outcomes.items())),
         outcome_rates={k: v / n for k, v in sorted(rollup.outcomes.items())} if n else {},
         error_types=dict(sorted(rollup.error_types.items())),

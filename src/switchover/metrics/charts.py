@@ -333,9 +333,11 @@ class ChartCache:
                     rows = tx.rollup_parts(m.name, start, end, max_id=m.max_id)
                     while chunk := list(islice(rows, APPLY_CHUNK)):
                         with self._lock:
-                            for key, count, errors, fallbacks, outcomes, sketch in chunk:
+                            for key, count, errors, fallbacks, outcomes, sketch, first in chunk:
                                 for into in self._targets(m, key):
-                                    absorb_parts(into, count, errors, fallbacks, outcomes, sketch)
+                                    absorb_parts(
+                                        into, count, errors, fallbacks, outcomes, sketch, first
+                                    )
                 with self._lock:
                     m.loaded_from = start
 

@@ -181,7 +181,14 @@ class MetricsService:
         for o in parsed:
             key = RollupKey(minute_of(o.at), o.migration, o.operation, o.side.value)
             rollups.setdefault(key, Rollup()).add(
-                o.latency_ms, o.ok, o.error_type, o.fallback, o.outcome, o.total_failure, o.tenant
+                o.latency_ms,
+                o.ok,
+                o.error_type,
+                o.fallback,
+                o.outcome,
+                o.total_failure,
+                o.tenant,
+                o.first_chunk_ms,
             )
         with self.store.transaction() as tx:
             if idem is not None:

@@ -215,12 +215,26 @@ class Recorder:
         at: float | None = None,
         total_failure: bool = False,
         tenant: str | None = None,
+        first_chunk_ms: float | None = None,
     ) -> None:
-        """One call; never raises (what is not valid is repaired or left out, and counted)."""
+        """One call; never raises (what is not valid is repaired or left out, and counted).
+
+        ``first_chunk_ms``: a stream's time to its first chunk, kept in the rollup's
+        second sketch; one that is not 0 ms to a day is left out (the call is kept)."""
         try:
             if not 0.0 <= latency_ms <= _MAX_LATENCY_MS or latency_ms.__class__ is bool:
                 self._left_out("latency_ms", latency_ms, "a number of ms from 0 to one day")
                 return
+            if first_chunk_ms is not None and (
+                not 0.0 <= first_chunk_ms <= _MAX_LATENCY_MS or first_chunk_ms.__class__ is bool
+            ):
+                self._log_once(
+                    "first_chunk_ms",
+                    first_chunk_ms,
+                    "the call is recorded without it; first_chunk_ms must be a number of ms "
+                    "from 0 to one day",
+                )
+                first_chunk_ms = None
             # the fast path: a key already pending was checked when it was first recorded
             key = (int(self._time() // 60), migration, operation, side) if at is None else None
             if key is None or key not in self._pending:
@@ -241,7 +255,16 @@ class Recorder:
                 rollup = self._pending.get(key)
                 if rollup is None:
                     rollup = self._pending[key] = Rollup()
-                rollup.add(latency_ms, ok, error_type, fallback, outcome, total_failure, tenant)
+                rollup.add(
+                    latency_ms,
+                    ok,
+                    error_type,
+                    fallback,
+                    outcome,
+                    total_failure,
+                    tenant,
+                    first_chunk_ms,
+                )
         except Exception as exc:  # a value of a type nobody expected: leave the call out
             self._left_out("call", f"{type(exc).__name__}: {exc}"[:200], "valid arguments")
             return
@@ -262,6 +285,7 @@ class Recorder:
             obs.at,
             obs.total_failure,
             obs.tenant,
+            obs.first_chunk_ms,
         )
 
     def add_outcome(

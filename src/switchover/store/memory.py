@@ -227,6 +227,8 @@ class MemoryTx:
         for key, r in items:
             values = rec.rollup_values(key, r)
             values["data"] = json.dumps(values["data"])  # decoded afresh by each reader
+            if values["first_chunk"] is not None:
+                values["first_chunk"] = json.dumps(values["first_chunk"])
             self._append(self._t.rollups, _Row(id=self._next_id("rollups"), **values))
 
     def _rollup_rows(
@@ -270,6 +272,7 @@ class MemoryTx:
                 int(r.fallbacks),
                 data.get("outcomes") or {},
                 data.get("sketch") or {},
+                json.loads(r.first_chunk) if r.first_chunk else None,
             )
 
     def max_rollup_id(self) -> int:
@@ -378,7 +381,15 @@ class MemoryTx:
 
 
 def _decoded(row: _Row) -> _Row:
-    return _Row(**{**vars(row), "data": json.loads(row.data)})
+    fields = vars(row)
+    first_chunk = fields.get("first_chunk")
+    return _Row(
+        **{
+            **fields,
+            "data": json.loads(row.data),
+            "first_chunk": json.loads(first_chunk) if first_chunk else None,
+        }
+    )
 
 
 def _copy(row: _Row, *json_columns: str) -> _Row:

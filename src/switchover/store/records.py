@@ -17,6 +17,7 @@ from switchover.core.migration import Migration, Override, State
 from switchover.core.plan import Plan, load_plan
 from switchover.core.plan_state import PlanState, PlanStatus
 from switchover.core.rollup import Rollup, RollupKey, StoredRollup
+from switchover.core.sketch import LatencySketch
 from switchover.errors import ConflictError, NotFoundError
 
 MAX_SUMMARY = 2000
@@ -69,6 +70,8 @@ class RollupParts(NamedTuple):
     outcomes: dict[str, float]
     sketch: dict[str, Any]
     """``LatencySketch.to_dict()``"""
+    first_chunk: dict[str, Any] | None = None
+    """Streams' time to first chunk, ``LatencySketch.to_dict()``; None without streams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +242,9 @@ def no_active_token(name: str) -> NotFoundError:
 
 
 def rollup_values(key: RollupKey, r: Rollup) -> dict[str, Any]:
+    """A row: the first-chunk sketch in its own column (NULL without streams)."""
+    data = r.to_dict()
+    first_chunk = data.pop("first_chunk", None)
     return {
         "minute": key.minute,
         "migration": key.migration,
@@ -247,15 +253,16 @@ def rollup_values(key: RollupKey, r: Rollup) -> dict[str, Any]:
         "count": r.count,
         "errors": r.errors,
         "fallbacks": r.fallbacks,
-        "data": r.to_dict(),
+        "data": data,
+        "first_chunk": first_chunk,
     }
 
 
 def stored_rollup(row: Any) -> StoredRollup:
-    return StoredRollup(
-        RollupKey(int(row.minute), row.migration, row.operation, row.side),
-        Rollup.from_dict(row.data),
-    )
+    rollup = Rollup.from_dict(row.data)
+    if row.first_chunk:
+        rollup.first_chunk = LatencySketch.from_dict(row.first_chunk)
+    return StoredRollup(RollupKey(int(row.minute), row.migration, row.operation, row.side), rollup)
 
 
 def shadow_sample_from_row(r: Any) -> dict[str, Any]:

@@ -242,6 +242,7 @@ class Tx(PlanQueries):
                 t.rollups.c.operation,
                 t.rollups.c.side,
                 t.rollups.c.data,
+                t.rollups.c.first_chunk,
             )
             .where(t.rollups.c.migration == migration)
             .where(t.rollups.c.minute >= since_minute)
@@ -275,6 +276,7 @@ class Tx(PlanQueries):
                 c.fallbacks,
                 c.data["outcomes"].label("outcomes"),
                 c.data["sketch"].label("sketch"),
+                c.first_chunk,
             )
             .where(c.migration == migration)
             .where(c.minute >= since_minute)
@@ -289,6 +291,7 @@ class Tx(PlanQueries):
                 int(r.fallbacks),
                 r.outcomes or {},
                 r.sketch or {},
+                r.first_chunk or None,
             )
 
     def max_rollup_id(self) -> int:
@@ -304,6 +307,7 @@ class Tx(PlanQueries):
                 t.rollups.c.operation,
                 t.rollups.c.side,
                 t.rollups.c.data,
+                t.rollups.c.first_chunk,
             )
             .where(t.rollups.c.id > last_id)
             .order_by(t.rollups.c.id)

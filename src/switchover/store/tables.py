@@ -87,6 +87,8 @@ rollups = sa.Table(
     sa.Column("errors", sa.Integer, nullable=False),
     sa.Column("fallbacks", sa.Integer, nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
+    # streams' time to first chunk, LatencySketch.to_dict(); NULL when no call was a stream
+    sa.Column("first_chunk", sa.JSON, nullable=True),
     sa.Index("ix_rollups_migration_minute", "migration", "minute"),
 )
 

@@ -197,6 +197,7 @@ def test_an_empty_bucket_has_no_rates() -> None:
         "error_rate": None,
         "fallback_rate": None,
         "p95_ms": None,
+        "ttfb_p95_ms": None,
     }
 
 
