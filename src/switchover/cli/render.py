@@ -194,6 +194,13 @@ def metrics_table(report: dict[str, Any]) -> Table:
     table.add_row("total failures", str(legacy["total_failures"]), str(cand["total_failures"]), "-")
     for q in ("p50_ms", "p95_ms", "p99_ms"):
         table.add_row(f"{q[:3]} latency", _ms(legacy[q]), _ms(cand[q]), _ratio(cand[q], legacy[q]))
+    if legacy.get("streams") or cand.get("streams"):
+        table.add_row("streams", f"{legacy['streams']:,}", f"{cand['streams']:,}", "-")
+        for q in ("p50", "p95", "p99"):
+            k = f"ttfb_{q}_ms"
+            table.add_row(
+                f"{q} first chunk", _ms(legacy[k]), _ms(cand[k]), _ratio(cand[k], legacy[k])
+            )
     names = sorted(set(legacy["outcome_rates"]) | set(cand["outcome_rates"]))
     for name in names:
         lv, cv = legacy["outcome_rates"].get(name), cand["outcome_rates"].get(name)
