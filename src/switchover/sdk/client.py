@@ -35,6 +35,7 @@ from switchover.core.decision import (
 )
 from switchover.core.migration import Migration
 from switchover.core.observation import validate_outcome
+from switchover.core.redact import Redactor
 from switchover.sdk.backends import Backend, SnapshotSource, as_backend, backend_for
 from switchover.sdk.circuit import CircuitPolicy
 from switchover.sdk.pin import Pin, PinnedCall
@@ -55,7 +56,9 @@ class MigrationHandle:
     def __init__(self, client: Client, name: str) -> None:
         self._client = client
         self.name = name
-        self._router = Router(name, client, client.error_hook, client._clock.monotonic)
+        self._router = Router(
+            name, client, client.error_hook, client._clock.monotonic, client.redactor
+        )
 
     # routing ---------------------------------------------------------------------------
 
@@ -344,6 +347,8 @@ class Client:
     backend every ``flush_interval`` seconds unless a ``recorder`` is given.
     ``status_reader`` and ``window_reader`` replace the backend's ``status`` and
     ``window`` reads (``reader(name)``, ``reader(name, since, until, operation, last)``).
+    ``redactor`` (a :class:`~switchover.core.redact.Redactor` with your own patterns and
+    field names) redacts router logs and shadow samples instead of the default one.
     """
 
     def __init__(
@@ -358,6 +363,7 @@ class Client:
         window_reader: Callable[..., dict[str, Any]] | None = None,
         error_hook: ErrorHook | None = None,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        redactor: Redactor | None = None,
     ) -> None:
         if refresh_interval <= 0:
             raise ValueError("refresh_interval must be positive")
@@ -379,6 +385,10 @@ class Client:
             background=background,
         )
         self.error_hook = error_hook
+        self.redactor = redactor
+        """Redacts router log lines, exception notes and shadow samples (None: the
+        default, ``switchover.core.redact.DEFAULT_REDACTOR``); set it before the first
+        ``migration()``, which hands it to that migration's router."""
         self._handles: dict[str, MigrationHandle] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -529,6 +539,7 @@ def connect(
     flush_interval: float = DEFAULT_FLUSH_INTERVAL,
     retention_days: float = 7.0,
     error_hook: ErrorHook | None = None,
+    redactor: Redactor | None = None,
 ) -> Client:
     """A client for the store at ``url`` (a database URL, or a switchover server URL).
 
@@ -549,6 +560,7 @@ def connect(
         background=background,
         flush_interval=flush_interval,
         error_hook=error_hook,
+        redactor=redactor,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import switchover.sdk.deadline as deadline
 from switchover.core.decision import Decision, Side, circuit_open
 from switchover.core.observation import validate_outcome
-from switchover.core.redact import redact, redact_text
+from switchover.core.redact import Redactor, redact, redact_text
 from switchover.sdk.circuit import DEFAULT_POLICY, Circuit, CircuitPolicy
 from switchover.sdk.pin import PINS, Pin
 from switchover.sdk.types import ErrorHook, Outcome, SnapshotView
@@ -77,17 +77,21 @@ def _error_type(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _log_event(event: str, **fields: Any) -> None:
-    """One structured (JSON) log line; values are redacted of PII and keys."""
+def _log_event(event: str, _redactor: Redactor | None = None, **fields: Any) -> None:
+    """One structured (JSON) log line; values are redacted of PII and keys (by
+    ``_redactor``, the default redactor when None)."""
     if log.isEnabledFor(logging.WARNING):
-        log.warning(json.dumps({"event": event, **redact(fields)}, default=str))
+        shown = redact(fields, redactor=_redactor)
+        log.warning(json.dumps({"event": event, **shown}, default=str))
 
 
-def _attach(legacy_exc: BaseException, candidate_exc: BaseException) -> None:
+def _attach(
+    legacy_exc: BaseException, candidate_exc: BaseException, redactor: Redactor | None = None
+) -> None:
     legacy_exc.candidate_error = candidate_exc  # type: ignore[attr-defined]
+    text = redact_text(str(candidate_exc), redactor=redactor)
     legacy_exc.add_note(
-        "switchover: the candidate failed first with "
-        f"{type(candidate_exc).__name__}: {redact_text(str(candidate_exc))[:300]}"
+        f"switchover: the candidate failed first with {type(candidate_exc).__name__}: {text[:300]}"
     )
 
 
@@ -116,15 +120,21 @@ class Executor:
         view: SnapshotView,
         error_hook: ErrorHook | None = None,
         monotonic: Callable[[], float] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.name = name
         self.view = view
+        self.redactor = redactor
+        """What redacts log lines, exception notes and shadow samples (None: the default)."""
         self.error_hook = error_hook
         self.monotonic = monotonic or time.monotonic
         self.ops: dict[str, OperationConfig] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._first_chunk_kw: bool | None = None
+
+    def _log(self, event: str, **fields: Any) -> None:
+        _log_event(event, self.redactor, **fields)
 
     # configuration ---------------------------------------------------------------------
 
@@ -227,7 +237,7 @@ class Executor:
             self.view.recorder.add_outcome(self.name, operation, _CANDIDATE, counter)
         except Exception as exc:  # never into the caller
             self._guard("circuit", exc)
-        _log_event("circuit", migration=self.name, operation=operation, old=old, new=new)
+        self._log("circuit", migration=self.name, operation=operation, old=old, new=new)
 
     def _no_fallback(
         self,
@@ -246,7 +256,7 @@ class Executor:
             return False
         error_type = _error_type(exc)
         self._record(operation, _CANDIDATE, elapsed_ms, False, error_type, tenant=tenant)
-        _log_event(
+        self._log(
             "candidate_failure",
             migration=self.name,
             operation=operation,
@@ -427,7 +437,7 @@ class Executor:
             tenant=tenant,
             first_chunk_ms=first_chunk_ms,
         )
-        _log_event(
+        self._log(
             "fallback",
             migration=self.name,
             operation=operation,
@@ -450,8 +460,8 @@ class Executor:
         self._record(
             operation, _CANDIDATE, candidate_ms, False, error_type, True, None, True, tenant
         )
-        _attach(legacy_exc, candidate_exc)
-        _log_event(
+        _attach(legacy_exc, candidate_exc, self.redactor)
+        self._log(
             "total_failure",
             migration=self.name,
             operation=operation,

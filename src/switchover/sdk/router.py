@@ -512,9 +512,9 @@ class Router(Executor):
                 "operation": operation,
                 "kind": kind,
                 "at": time.time(),
-                "context": redact(dict(context or {})),
-                "legacy": redact(legacy_value),
-                "candidate": redact(shown),
+                "context": redact(dict(context or {}), redactor=self.redactor),
+                "legacy": redact(legacy_value, redactor=self.redactor),
+                "candidate": redact(shown, redactor=self.redactor),
                 "candidate_ms": round(elapsed, 3),
             }
         )

@@ -190,7 +190,7 @@ class StreamCall:
 
     def midstream_error(self, exc: BaseException, now: float) -> None:
         """A failure after the first chunk: recorded on the serving side, then raised."""
-        from switchover.sdk.executor import _error_type, _log_event
+        from switchover.sdk.executor import _error_type
 
         self.recorded = True
         ex = self.ex
@@ -207,7 +207,7 @@ class StreamCall:
             tenant=self.tenant,
             first_chunk_ms=self.first_ms,
         )
-        _log_event(
+        ex._log(
             "midstream_error",
             migration=ex.name,
             operation=self.operation,
