@@ -35,7 +35,7 @@ from switchover.core.judge import Action
 from switchover.core.plan import Plan
 from switchover.core.plan_state import PlanStatus
 from switchover.core.rollup import Rollup, RollupKey
-from switchover.core.sketch import _MULTIPLIER, _OFFSET, bin_value
+from switchover.core.sketch import _MULTIPLIER, _OFFSET, LatencySketch, bin_value
 from switchover.errors import ValidationError
 from switchover.rollout.service import RolloutService
 from switchover.store.engine import create_store_engine
@@ -80,12 +80,24 @@ class SideModel:
     error_rate: float = 0.0
     outcomes: tuple[tuple[str, float], ...] = ()
     """(name, probability per call), e.g. (("cache_hit", 0.85),)."""
+    ttfb_p95_ms: float | None = None
+    """Every call is a stream whose time to first chunk has this p95 (None: no streams)."""
+    ttfb_p50_ms: float | None = None
 
     def lognormal(self) -> tuple[float, float]:
-        p50 = self.p50_ms if self.p50_ms is not None else self.p95_ms / 2
-        p50 = min(p50, self.p95_ms)
-        sigma = max(1e-6, math.log(self.p95_ms / p50) / Z95)
-        return math.log(p50), sigma
+        return _lognormal(self.p95_ms, self.p50_ms)
+
+    def ttfb_lognormal(self) -> tuple[float, float] | None:
+        if self.ttfb_p95_ms is None:
+            return None
+        return _lognormal(self.ttfb_p95_ms, self.ttfb_p50_ms)
+
+
+def _lognormal(p95_ms: float, p50_ms: float | None) -> tuple[float, float]:
+    p50 = p50_ms if p50_ms is not None else p95_ms / 2
+    p50 = min(p50, p95_ms)
+    sigma = max(1e-6, math.log(p95_ms / p50) / Z95)
+    return math.log(p50), sigma
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,19 +218,27 @@ def _latency_bins(mu: float, sigma: float) -> tuple[np.ndarray, np.ndarray, np.n
     return keys, probs, values
 
 
-def _side_rollup(rng: np.random.Generator, model: SideModel, n: int, *, candidate: bool) -> Rollup:
-    r = Rollup()
-    if n <= 0:
-        return r
-    keys, probs, values = _latency_bins(*model.lognormal())
+def _draw(
+    rng: np.random.Generator, sk: LatencySketch, lognormal: tuple[float, float], n: int
+) -> None:
+    keys, probs, values = _latency_bins(*lognormal)
     counts = rng.multinomial(n, probs)
     hit = np.flatnonzero(counts)
-    sk = r.sketch
     sk.bins = dict(zip(keys[hit].tolist(), counts[hit].tolist(), strict=True))
     sk.count = n
     sk.sum = float(counts[hit] @ values[hit])
     sk.min = float(values[hit[0]])
     sk.max = float(values[hit[-1]])
+
+
+def _side_rollup(rng: np.random.Generator, model: SideModel, n: int, *, candidate: bool) -> Rollup:
+    r = Rollup()
+    if n <= 0:
+        return r
+    _draw(rng, r.sketch, model.lognormal(), n)
+    ttfb = model.ttfb_lognormal()
+    if ttfb is not None:
+        _draw(rng, r.first_chunk, ttfb, n)
     r.count = n
     errors = int(rng.binomial(n, model.error_rate)) if model.error_rate > 0 else 0
     if errors:

@@ -27,6 +27,8 @@ from switchover.core.plan import (
     LATENCY_METRICS,
     RATE_RATIOS,
     RATIO_METRICS,
+    TTFB_METRICS,
+    TTFB_RATIO_METRICS,
     Gate,
     GateAction,
     Matrix,
@@ -41,10 +43,15 @@ from switchover.core.verdict import (
     Severity,
 )
 
-WINDOWED_KINDS = ("rate", "outcome", "latency", "rate_ratio")
+WINDOWED_KINDS = ("rate", "outcome", "latency", "ttfb", "rate_ratio")
 """Gate kinds also checked on windows that end now: their tests read counts only, which
 a window of minutes adds up cheaply (latency ratios and outcome drops read the pooled
 sketch or two bounds, and stay on the evidence since the phase began)."""
+
+
+def _quantile_of(metric: str) -> float:
+    """``p95`` or ``ttfb_p95``: 0.95."""
+    return LATENCY_METRICS[TTFB_METRICS.get(metric, metric)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,11 +236,14 @@ def check_rate(gate: Gate, cand: Pool, look: Look) -> Check:
 
 def check_latency(gate: Gate, cand: Pool, look: Look) -> Check:
     """A latency quantile against a fixed value: ``p95 < 800ms`` holds exactly when at
-    most 5 % of calls are slower than 800 ms, so the test counts the slower calls."""
+    most 5 % of calls are slower than 800 ms, so the test counts the slower calls.
+
+    ``ttfb_p95 < 500ms`` is the same test on the streams' time to first chunk
+    (``cand`` is then :attr:`Pool.ttfb`)."""
     n = cand.calls
     if n == 0:
         return _no_traffic(gate, look, "candidate", (0, 0))
-    q = LATENCY_METRICS[gate.metric]
+    q = _quantile_of(gate.metric)
     tail = 1.0 - q
     k = cand.above(gate.value)
     observed_tail = k / n
@@ -338,12 +348,13 @@ def check_latency_ratio(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Che
     Two confidence sequences, each with half the budget: legacy's p95 is below ``U``, and
     more than 5 % of the candidate's calls are slower than ``limit x U`` (so its p95 is
     above that). Both hold at every look, whatever the shapes of the two distributions.
+    ``ttfb_p95_ratio <= 1.2`` is the same on both sides' :attr:`Pool.ttfb`.
     """
     samples = (cand.calls, legacy.calls)
     if cand.calls == 0 or legacy.calls == 0:
         return _no_traffic(gate, look, "candidate" if cand.calls == 0 else "legacy", samples)
-    metric = RATIO_METRICS[gate.metric]
-    q = LATENCY_METRICS[metric]
+    metric = RATIO_METRICS.get(gate.metric) or TTFB_RATIO_METRICS[gate.metric]
+    q = _quantile_of(metric)
     c_q, l_q = cand.quantile(q), legacy.quantile(q)
     effect = c_q / l_q if c_q is not None and l_q else None
     breaks = effect is not None and (
@@ -451,9 +462,12 @@ def may_fail(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> bool:
     if kind in ("rate", "outcome"):
         worse = seq.ABOVE if gate.lower_is_better else seq.BELOW
         return seq.binomial_log_e(cand.count(gate.metric), n, gate.value, worse) >= look.threshold
-    if kind == "latency":
-        tail = 1.0 - LATENCY_METRICS[gate.metric]
-        return seq.binomial_log_e(cand.above(gate.value), n, tail) >= look.threshold
+    if kind in ("latency", "ttfb"):
+        pool = cand.ttfb if kind == "ttfb" else cand
+        if pool.calls < look.min_samples:
+            return False
+        tail = 1.0 - _quantile_of(gate.metric)
+        return seq.binomial_log_e(pool.above(gate.value), pool.calls, tail) >= look.threshold
     if kind == "rate_ratio":
         if legacy.calls < look.min_samples:
             return False
@@ -473,10 +487,14 @@ def check_gate(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
         return check_rate(gate, cand, look)
     if kind == "latency":
         return check_latency(gate, cand, look)
+    if kind == "ttfb":
+        return check_latency(gate, cand.ttfb, look)
     if kind == "rate_ratio":
         return check_rate_ratio(gate, cand, legacy, look)
     if kind == "latency_ratio":
         return check_latency_ratio(gate, cand, legacy, look)
+    if kind == "ttfb_ratio":
+        return check_latency_ratio(gate, cand.ttfb, legacy.ttfb, look)
     return check_outcome_drop(gate, cand, legacy, look)
 
 

@@ -1,9 +1,11 @@
 """The evidence a judgement reads: each side's calls over a span of minutes, pooled.
 
 A :class:`Pool` is what every test reads: call, error, fallback and outcome counts and one
-latency sketch for a side over a span of minutes. Tests decide on pooled counts (the
-calls slower than 800 ms, the errors among all calls since the phase began), and a
-verdict shows those same pooled figures.
+latency sketch for a side over a span of minutes. Its :attr:`Pool.ttfb` is the same for
+streams' time to first chunk: a pool whose calls are the streams and whose sketch is the
+first-chunk sketch, so a ``ttfb_p95`` gate is judged exactly as a ``p95`` gate is.
+Tests decide on pooled counts (the calls slower than 800 ms, the errors among all calls
+since the phase began), and a verdict shows those same pooled figures.
 
 Where the pools come from is the :class:`Evidence` seam: the controller's cache keeps a
 running pool for each phase (so judging the 20,000th minute of a phase does not re-read
@@ -32,9 +34,11 @@ class MinuteStats:
     __slots__ = (
         "_above",
         "_quantiles",
+        "_ttfb",
         "calls",
         "errors",
         "fallbacks",
+        "first_chunk",
         "minute",
         "outcomes",
         "sketch",
@@ -50,12 +54,23 @@ class MinuteStats:
         total_failures: int,
         outcomes: dict[str, float],
         sketch: LatencySketch,
+        first_chunk: LatencySketch | None = None,
     ) -> None:
         self.minute, self.calls, self.errors = minute, calls, errors
         self.fallbacks, self.total_failures = fallbacks, total_failures
         self.outcomes, self.sketch = outcomes, sketch
+        self.first_chunk = first_chunk if first_chunk is not None else _EMPTY
         self._above: dict[float, int] = {}
         self._quantiles: list[float | None] | None = None
+        self._ttfb: MinuteStats | None = None
+
+    @property
+    def ttfb(self) -> MinuteStats:
+        """This minute's streams, their first-chunk sketch as the latency."""
+        if self._ttfb is None:
+            fc = self.first_chunk
+            self._ttfb = MinuteStats(self.minute, fc.count, 0, 0, 0, {}, fc)
+        return self._ttfb
 
     def above(self, threshold: float) -> int:
         cached = self._above.get(threshold)
@@ -79,7 +94,12 @@ def minute_stats(minute: int, rollup: Rollup) -> MinuteStats:
         total_failures=rollup.total_failures,
         outcomes=dict(rollup.outcomes),
         sketch=rollup.sketch,
+        first_chunk=rollup.first_chunk,
     )
+
+
+_EMPTY = LatencySketch()
+"""Shared by every minute without streams: never added to."""
 
 
 class Pool:
@@ -92,11 +112,13 @@ class Pool:
 
     __slots__ = (
         "_above",
+        "_first_chunk",
         "_minutes",
         "_outcomes",
         "_quantiles",
         "_sketch",
         "_suffix",
+        "_ttfb",
         "calls",
         "end",
         "errors",
@@ -118,8 +140,11 @@ class Pool:
         sketch: LatencySketch | None = None,
         minutes: Sequence[MinuteStats] = (),
         suffix: tuple[_Suffixes, int] | None = None,
+        first_chunk: LatencySketch | None = None,
     ) -> None:
         self.first, self.end = first, end
+        self._first_chunk = first_chunk
+        self._ttfb: Pool | None = None
         self._suffix = suffix
         self.calls, self.errors = calls, errors
         self.fallbacks, self.total_failures = fallbacks, total_failures
@@ -152,6 +177,7 @@ class Pool:
             total_failures=rollup.total_failures,
             outcomes=rollup.outcomes,
             sketch=rollup.sketch,
+            first_chunk=rollup.first_chunk,
         )
 
     @classmethod
@@ -215,6 +241,19 @@ class Pool:
     @property
     def minutes(self) -> int:
         return max(0, self.end - self.first)
+
+    @property
+    def ttfb(self) -> Pool:
+        """The streams of the span as a pool: their count as the calls, their time to
+        first chunk as the latency sketch (no errors, fallbacks or outcomes)."""
+        if self._ttfb is None:
+            if self._first_chunk is not None:
+                fc = self._first_chunk
+                self._ttfb = Pool(self.first, self.end, calls=fc.count, sketch=fc)
+            else:
+                minutes = [m.ttfb for m in self._minutes]
+                self._ttfb = Pool.of_minutes(minutes, self.first, self.end)
+        return self._ttfb
 
 
 class _Suffixes:

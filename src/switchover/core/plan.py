@@ -21,6 +21,13 @@ from switchover.errors import ValidationError
 RATE_METRICS = ("error_rate", "fallback_rate", "total_failure_rate")
 LATENCY_METRICS = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 RATIO_METRICS = {"p50_ratio": "p50", "p95_ratio": "p95", "p99_ratio": "p99"}
+TTFB_METRICS = {"ttfb_p50": "p50", "ttfb_p95": "p95", "ttfb_p99": "p99"}
+"""Streams' time to first chunk: the quantile of the first-chunk sketch (streams only)."""
+TTFB_RATIO_METRICS = {
+    "ttfb_p50_ratio": "ttfb_p50",
+    "ttfb_p95_ratio": "ttfb_p95",
+    "ttfb_p99_ratio": "ttfb_p99",
+}
 RATE_RATIOS = {"error_ratio": "error_rate", "fallback_ratio": "fallback_rate"}
 OUTCOME = "outcome."
 OUTCOME_DROP = "outcome_drop."
@@ -156,7 +163,8 @@ class Gate:
 
     @property
     def kind(self) -> str:
-        """One of rate, latency, outcome, latency_ratio, rate_ratio, outcome_drop."""
+        """One of rate, latency, ttfb, outcome, latency_ratio, ttfb_ratio, rate_ratio,
+        outcome_drop."""
         return gate_kind(self.metric)
 
     @property
@@ -181,6 +189,10 @@ def gate_kind(metric: str) -> str:
         return "latency"
     if metric in RATIO_METRICS:
         return "latency_ratio"
+    if metric in TTFB_METRICS:
+        return "ttfb"
+    if metric in TTFB_RATIO_METRICS:
+        return "ttfb_ratio"
     if metric in RATE_RATIOS:
         return "rate_ratio"
     if metric.startswith(OUTCOME):
@@ -193,7 +205,7 @@ def gate_kind(metric: str) -> str:
 def _format_value(kind: str, value: float) -> str:
     if kind in ("rate", "outcome", "outcome_drop"):
         return f"{value * 100:g}%"
-    if kind == "latency":
+    if kind in ("latency", "ttfb"):
         return f"{value:g}ms"
     return f"{value:g}"
 
@@ -235,7 +247,8 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
         raise _fail(
             path,
             f"unknown metric {metric!r}; use one of {', '.join(RATE_METRICS)}, p50, p95, p99, "
-            "p50_ratio, p95_ratio, p99_ratio, error_ratio, fallback_ratio, outcome.NAME, "
+            "p50_ratio, p95_ratio, p99_ratio, ttfb_p50, ttfb_p95, ttfb_p99, ttfb_p50_ratio, "
+            "ttfb_p95_ratio, ttfb_p99_ratio, error_ratio, fallback_ratio, outcome.NAME, "
             "outcome_drop.NAME",
         )
     if kind in ("outcome", "outcome_drop"):
@@ -250,7 +263,7 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
     value_path = f"{path} ({metric})"
     if kind in ("rate", "outcome", "outcome_drop"):
         value = parse_rate(text_value, value_path)
-    elif kind == "latency":
+    elif kind in ("latency", "ttfb"):
         value = parse_latency_ms(text_value, value_path)
     else:
         value = parse_ratio(text_value, value_path)
