@@ -226,3 +226,42 @@ def test_a_page_on_another_site_cannot_sign_the_browser_in(browser: Any, live: A
         context.close()
     finally:
         other.shutdown()
+
+
+def test_a_ttfb_chart_is_drawn_when_the_window_has_streams(browser: Any, live: Any) -> None:
+    tokens = seed(live)  # stt and tts: no streams
+    a = live.app
+    now = a.clock.now().timestamp()
+    a.metrics.ingest(
+        [
+            {
+                "migration": NAME,
+                "operation": "llm",
+                "side": side,
+                "latency_ms": 900.0,
+                "first_chunk_ms": (150.0 if side == "legacy" else 400.0) + (i % 5) * 10,
+                "at": now - 1800 + i * 3,
+            }
+            for i in range(600)
+            for side in ("legacy", "candidate")
+        ]
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watch = Watch(page, live.base)
+    sign_in(page, live.base, tokens["viewer"])
+    page.goto(f"{live.base}/migrations/{NAME}")
+    page.wait_for_selector("#charts[data-loaded=true]")
+    box = page.locator("[data-chart='ttfb_p95_ms']")
+    assert int(box.get_attribute("data-points") or 0) > 0
+    assert "time to first chunk" in box.inner_text()
+    assert candidate_pixels(page, "ttfb_p95_ms") > 50
+    totals = page.evaluate("window.switchoverCharts.last.totals")
+    assert 430 <= totals["candidate"]["ttfb_p95_ms"] <= 450
+    # an operation without streams: the chart goes away
+    page.select_option("[data-chart-operation]", "stt")
+    page.wait_for_function(
+        "() => !document.querySelector(\"[data-chart='ttfb_p95_ms']\")", timeout=10_000
+    )
+    assert watch.errors == [], watch.errors
+    context.close()

@@ -61,6 +61,10 @@
 
     function specs(body) {
       var list = CHARTS.slice();
+      // streams' time to first chunk: the series is there only when the window has streams
+      if (body.series.ttfb_p95_ms) {
+        list.splice(2, 0, { key: "ttfb_p95_ms", title: "p95 time to first chunk", unit: "ms", scale: 1 });
+      }
       Object.keys(body.series.outcomes || {}).sort().forEach(function (name) {
         list.push({ key: "outcome:" + name, title: "Outcome: " + name + " per call", unit: "%", scale: 100, outcome: name });
       });
