@@ -108,6 +108,8 @@ def test_the_tour_runs_as_written(tour_dir: Path, server: tuple[int, list[str]])
     for i, (language, code) in enumerate(tour_blocks()[1:]):
         if language == "sh":
             script.append(code)
+            if "/v1/migrations/voice_v2/percentage" in code:  # the last hand-made change
+                script.append("echo '--- status by hand'; switchover status voice_v2 --json")
         elif language == "python":
             (tour_dir / f"tour_{i}.py").write_text(code, encoding="utf-8")
             script.append(f"echo '--- tour_{i}.py'; python tour_{i}.py")
@@ -129,10 +131,16 @@ def test_the_tour_runs_as_written(tour_dir: Path, server: tuple[int, list[str]])
 
     # the changes took effect and stayed: resume kept the hand-set 10 % and caching,
     # the HTTP call then set 20 %, and no plan moved them in between
-    status = json.loads(out.rsplit("--- final status", 1)[1])
+    after = out.split("--- status by hand", 1)[1].lstrip()
+    status, _ = json.JSONDecoder().raw_decode(after)  # the JSON right after the marker
     m = status.get("migration", status)
     assert m["enabled"] is True and m["features"]["caching"] is True, status
     assert m["percentage"] == 20, status
+    # then seed 004's plan, replacing the demo's, applied its canary at once
+    final = json.loads(out.rsplit("--- final status", 1)[1])
+    m = final.get("migration", final)
+    assert m["percentage"] == 1 and m["features"]["stt"] is True, final
+    assert m["features"]["caching"] is False, final
     # the tenant override decided the Python snippet's call
     assert "candidate tenant_allow" in out
     assert "hello from v2" in out
