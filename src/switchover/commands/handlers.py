@@ -60,8 +60,8 @@ def _in_tx(app: App, command: c.MigrationCommand, work: Callable[[Tx, datetime],
         try:
             with app.store.transaction() as tx:
                 return work(tx, app.clock.now())
-        except ConflictError as exc:
-            if attempt + 1 == attempts or exc.current_version is None:
+        except ConflictError:
+            if attempt + 1 == attempts:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
