@@ -58,12 +58,16 @@ def cross_site_refusal(request: Request, csrf: str) -> str | None:
     the sign-in page put both in the form and in a strict cookie, which a page on
     another site can neither read nor make the browser send.
     """
-    own = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}".lower()
+    own = {f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}".lower()}
+    forwarded = request.headers.get("x-forwarded-host")
+    if forwarded:  # behind a reverse proxy the browser names the public address
+        scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
+        own.add(f"{scheme}://{forwarded.split(',')[0].strip()}".lower())
     claimed = request.headers.get("origin")
     if claimed is None or claimed == "null":
         referer = request.headers.get("referer")
         claimed = _origin_of(referer) if referer else claimed
-    if claimed is not None and (claimed == "null" or claimed.lower() != own):
+    if claimed is not None and (claimed == "null" or claimed.lower() not in own):
         return "this sign-in form was sent from another site; sign in from this server's own page"
     if request.headers.get("sec-fetch-site") == "cross-site":
         return "this sign-in form was sent from another site; sign in from this server's own page"
