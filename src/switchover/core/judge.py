@@ -83,6 +83,7 @@ __all__ = [
     "gather",
     "human_duration",
     "judge",
+    "looked_at",
     "looks",
     "minute_stats",
     "minutes_by_side",
@@ -115,11 +116,17 @@ class Situation:
 @dataclass(frozen=True, slots=True)
 class Spans:
     phase: tuple[int, int]
-    """[first whole minute of the phase, now)."""
+    """[first whole minute of the phase, the minute in progress included)."""
     windows: tuple[tuple[int, int], ...]
-    """Windows ending now that began after the phase did, shortest first."""
+    """Windows ending with the minute in progress that began after the guardrails' span
+    did, shortest first."""
     baseline: tuple[int, int]
     """Legacy's last ``window`` before the phase: what a 100 % phase compares with."""
+    guard: tuple[int, int] = (0, 0)
+    """What guardrails and the decision matrix read: from the minute the phase began in
+    (its calls before the change were the candidate's too, judged by no phase yet), to
+    the minute in progress. After a rollback, from the next whole minute, as the gates:
+    the calls that caused it are not judged twice."""
 
 
 def window_lengths(plan: Plan) -> list[int]:
@@ -135,10 +142,21 @@ def window_lengths(plan: Plan) -> list[int]:
 
 
 def spans(s: Situation) -> Spans:
-    end = int(s.now // 60)
+    """Every span ends with the minute in progress (``now`` is already ``settle`` seconds
+    behind the clock): a failure in a phase's last minute is judged before it advances,
+    and rows that arrive later for that minute are merged into the running pools."""
+    end = -(-int(s.now) // 60)  # the minute in progress, when one is
     start = min(end, -(-int(s.phase_started) // 60))
-    windows = tuple((end - n, end) for n in window_lengths(s.plan) if end - n > start)
-    return Spans((start, end), windows, (start - max(1, int(s.plan.window // 60)), start))
+    guard_start = start
+    if s.status != "rolled_back":
+        guard_start = min(start, int(s.phase_started // 60))
+    windows = tuple((end - n, end) for n in window_lengths(s.plan) if end - n > guard_start)
+    return Spans(
+        (start, end),
+        windows,
+        (start - max(1, int(s.plan.window // 60)), start),
+        (guard_start, end),
+    )
 
 
 # --- 2. budget --------------------------------------------------------------------------------
@@ -171,7 +189,7 @@ class Gathered:
     full: bool
     """A 100 % phase: legacy serves (almost) nothing, its baseline stands in."""
     min_samples: int
-    _phase: dict[str | None, Sides] = field(default_factory=dict)
+    _phase: dict[tuple[str | None, tuple[int, int]], Sides] = field(default_factory=dict)
     _windows: dict[str | None, list[Sides]] = field(default_factory=dict)
     _baseline: dict[str | None, Pool] = field(default_factory=dict)
 
@@ -186,12 +204,14 @@ class Gathered:
             return Sides(cand, self.baseline(operation), baseline=True)
         return Sides(cand, legacy)
 
-    def phase(self, operation: str | None) -> Sides:
-        if operation not in self._phase:
-            p0, p1 = self.spans.phase
-            pools = self.evidence.pools(p0, p1, operation)
-            self._phase[operation] = self._with_baseline(pools[CANDIDATE], pools[LEGACY], operation)
-        return self._phase[operation]
+    def phase(self, operation: str | None, *, guard: bool = False) -> Sides:
+        """Since the phase began; ``guard``: the span guardrails and the matrix read."""
+        span = self.spans.guard if guard else self.spans.phase
+        key = (operation, span)
+        if key not in self._phase:
+            pools = self.evidence.pools(span[0], span[1], operation)
+            self._phase[key] = self._with_baseline(pools[CANDIDATE], pools[LEGACY], operation)
+        return self._phase[key]
 
     def windows(self, operation: str | None) -> list[Sides]:
         """Pools of :attr:`Spans.windows`, in the same order, from one read of minutes."""
@@ -254,14 +274,14 @@ def _scoped(look: Look, scope: Scope, baseline: bool = False) -> Look:
 
 def looks(s: Situation, sp: Spans) -> Looks:
     plan, b = s.plan, budget(s.plan, s.phase_index)
-    first = sp.phase[0]
+    first = sp.guard[0]
 
     def look(window: str, span: tuple[int, int], threshold: float) -> Look:
         return Look(Scope.GUARDRAIL, window, span, threshold, plan.alpha, plan.min_samples)
 
     return Looks(
-        look(PHASE, sp.phase, b.phase(windowed=True)),
-        look(PHASE, sp.phase, b.phase()),
+        look(PHASE, sp.guard, b.phase(windowed=True)),
+        look(PHASE, sp.guard, b.phase()),
         tuple(look(RECENT, w, b.window(w[0] - first)) for w in sp.windows),
     )
 
@@ -278,7 +298,7 @@ def guardrail_check(plan: Plan, g: Gathered, gate: Gate, at: Looks) -> Check:
     """The evidence since the phase began, then (counted kinds) each window ending now,
     shortest first: the first that fails, else the phase's check."""
     op = _operation(plan, gate)
-    sides = g.phase(op)
+    sides = g.phase(op, guard=True)
     if gate.kind not in WINDOWED_KINDS:
         return check_gate(gate, sides.candidate, sides.legacy, _as(at.phase_only, sides))
     check = check_gate(gate, sides.candidate, sides.legacy, _as(at.phase, sides))
@@ -296,7 +316,7 @@ def guardrail_check(plan: Plan, g: Gathered, gate: Gate, at: Looks) -> Check:
 def matrix_rows(plan: Plan, g: Gathered, at: Looks) -> list[tuple[Severity, Check]]:
     """The most severe matrix level any span shows, with its rows."""
     op = plan.operation
-    found = check_matrix(plan, g.phase(op).candidate, at.phase)
+    found = check_matrix(plan, g.phase(op, guard=True).candidate, at.phase)
     if found and found[0][0] is Severity.P0:
         return found
     for look, w in zip(at.windows, g.windows(op), strict=True):
@@ -310,7 +330,9 @@ def run_checks(s: Situation, g: Gathered) -> Checked:
     plan, phase = s.plan, s.plan.phases[s.phase_index]
     at = looks(s, g.spans)
     checks = [guardrail_check(plan, g, gate, at) for gate in plan.guardrails]
-    gate_look = _scoped(at.phase_only, Scope.GATE)
+    gate_look = Look(
+        Scope.GATE, PHASE, g.spans.phase, at.phase_only.threshold, plan.alpha, plan.min_samples
+    )
     for gate in phase.gates:
         sides = g.phase(_operation(plan, gate))
         checks.append(check_gate(gate, sides.candidate, sides.legacy, _as(gate_look, sides)))
@@ -402,6 +424,14 @@ def decide(s: Situation, severity: Severity, gates: Sequence[Check]) -> Decision
     )
 
 
+def looked_at(checked: Checked) -> str:
+    """What a ``continue`` verdict says it checked: each guardrail and gate with its
+    result, and the decision matrix."""
+    parts = [f"{c.name} ({c.result.value})" for c in checked.gates]
+    parts.append("decision matrix (no row exceeded)" if not checked.matrix else "decision matrix")
+    return "looked at: " + "; ".join(parts)
+
+
 # --- the judgement ----------------------------------------------------------------------------
 
 
@@ -451,6 +481,8 @@ def judge(s: Situation, evidence: Evidence | MinuteReader) -> Verdict:
         *(c.reason for _, c in checked.matrix),
         *(c.reason for c in failed),
     )
+    if decision.action is Action.CONTINUE:
+        reasons = (*reasons, looked_at(checked))
     metrics: tuple[Check, ...] = ()
     if decision.action is not Action.CONTINUE:
         # the per-metric table is kept for verdicts that change or stop something

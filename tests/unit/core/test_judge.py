@@ -128,8 +128,14 @@ def test_spans_read_the_whole_phase_and_only_windows_begun_after_it(plan: Plan) 
     assert sp.windows == ((M0 + 8, M0 + 10), (M0 + 6, M0 + 10), (M0 + 2, M0 + 10))
     assert sp.baseline == (M0 - 30, M0)
     # a phase that began in mid-minute starts at the next whole minute
+    # and the minute in progress counts (here 30 s of minute M0 + 20)
     late = Situation(plan, 0, T0 + 30, T0 + 30 + 20 * 60)
-    assert spans(late).phase == (M0 + 1, M0 + 20)
+    assert spans(late).phase == (M0 + 1, M0 + 21)
+    # guardrails and the matrix also read the minute the phase began in, except after a
+    # rollback (the calls that caused it are not judged twice)
+    assert spans(late).guard == (M0, M0 + 21)
+    back = Situation(plan, 0, T0 + 30, T0 + 30 + 20 * 60, status="rolled_back")
+    assert spans(back).guard == (M0 + 1, M0 + 21)
     # three days in: the phase's evidence is three days long, the windows 30 minutes at most
     long = spans(situation(plan, 0, 3 * 1440))
     assert long.phase == (M0, M0 + 3 * 1440) and long.windows[-1] == (
@@ -263,6 +269,25 @@ def test_a_healthy_candidate_advances_after_the_minimum_duration(plan: Plan) -> 
     gate = by_name(v)["p95 < 800ms"]
     assert gate.result is Result.PASS
     assert "of 4,000 calls slower than 800 ms since the phase began" in gate.reason
+
+
+def test_a_failure_in_the_minute_in_progress_is_judged(plan: Plan) -> None:
+    """Minutes M0..M0+9 healthy; 40 s into M0 + 10 the candidate fails every call: the
+    guardrails read that minute now, not once it is over."""
+    cand = minutes(1, 10, 100)
+    cand.append(minute_stats(M0 + 10, fill(random.Random(2), 300, 300, 200.0, 400.0)))
+    legacy = minutes(3, 11, 100)
+    v = judged(plan, phase_index=0, elapsed_minutes=10 + 40 / 60, cand=cand, legacy=legacy)
+    assert v.action in (Action.ROLLBACK_PARTIAL, Action.ROLLBACK_TOTAL), v.reasons
+
+
+def test_a_continue_verdict_lists_the_checks_it_looked_at(plan: Plan) -> None:
+    v = judged(plan, phase_index=0, elapsed_minutes=10, cand=minutes(1, 10), legacy=minutes(2, 10))
+    assert v.action is Action.CONTINUE
+    listed = v.reasons[-1]
+    assert listed.startswith("looked at: ") and "decision matrix" in listed
+    for gate in (*plan.guardrails, *plan.phases[0].gates):
+        assert gate.text in listed
 
 
 def test_before_the_minimum_duration_the_phase_continues(plan: Plan) -> None:
