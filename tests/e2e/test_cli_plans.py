@@ -148,3 +148,32 @@ def test_simulate_prints_timeline_and_final_state(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--rate" in flat(bad.stderr)
     human = run(None, "plan", "simulate", str(plan), "--seed", "7")
     assert human.returncode == 0 and "final state: completed" in flat(human.stdout)
+
+
+def test_simulate_takes_traffic_per_operation(tmp_path: Path) -> None:
+    """Options prefixed OP: set one operation's traffic; the rest keep the defaults."""
+    plan = tmp_path / "voice.yaml"
+    plan.write_text(
+        "plan: voice\ninterval: 1m\nwindow: 10m\nrecent: 2m\n"
+        "phases:\n  - {name: canary, percentage: 20, duration: 30m,"
+        " gates: ['error_rate < 5% on voice', 'p95 < 800ms']}\n"
+    )
+    healthy = ok_json(None, "plan", "simulate", str(plan), "--rate", "voice:5/s", "--seed", "3")  # type: ignore[arg-type]
+    assert healthy["state"] == "completed"
+    failing = ok_json(
+        None,  # type: ignore[arg-type]
+        "plan",
+        "simulate",
+        str(plan),
+        "--candidate-errors",
+        "voice:30%",
+        "--candidate-errors",
+        "0.5%",
+        "--seed",
+        "3",
+    )
+    assert failing["state"] == "rolled_back"
+    assert "error_rate" in json.dumps(failing["timeline"][-1])
+    unknown = run(None, "plan", "simulate", str(plan), "--rate", "vocie:5/s")
+    assert unknown.returncode == 2
+    assert "vocie" in flat(unknown.stderr) and "call, voice" in flat(unknown.stderr)

@@ -349,42 +349,65 @@ def _outcomes(values: list[str], option: str) -> dict[str, float]:
     return out
 
 
+_OP_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*:(.+)$")
+
+
+def _split_ops(values: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Values for every operation, and those prefixed ``OP:`` by operation."""
+    default: list[str] = []
+    per: dict[str, list[str]] = {}
+    for raw in values:
+        match = _OP_PREFIX.match(raw)
+        if match is None:
+            default.append(raw)
+        else:
+            per.setdefault(match.group(1), []).append(match.group(2).strip())
+    return default, per
+
+
+def _opt(help_text: str, name: str) -> Any:
+    return typer.Option(name, help=help_text + " Prefix OP: for one operation (repeatable).")
+
+
 @plan_app.command("simulate")
 @handled
 def plan_simulate(
     path: PlanFile,
-    legacy_p95: Annotated[str, typer.Option("--legacy-p95", help="Legacy p95 latency.")] = "400ms",
+    legacy_p95: Annotated[
+        list[str] | None, _opt("Legacy p95 latency (400ms).", "--legacy-p95")
+    ] = None,
     candidate_p95: Annotated[
-        str, typer.Option("--candidate-p95", help="Candidate p95 latency.")
-    ] = "400ms",
+        list[str] | None, _opt("Candidate p95 latency (400ms).", "--candidate-p95")
+    ] = None,
     legacy_p50: Annotated[
-        str | None, typer.Option("--legacy-p50", help="Legacy p50 (default: p95 / 2).")
+        list[str] | None, _opt("Legacy p50 (default: p95 / 2).", "--legacy-p50")
     ] = None,
     candidate_p50: Annotated[
-        str | None, typer.Option("--candidate-p50", help="Candidate p50 (default: p95 / 2).")
+        list[str] | None, _opt("Candidate p50 (default: p95 / 2).", "--candidate-p50")
     ] = None,
     legacy_errors: Annotated[
-        str, typer.Option("--legacy-errors", help="Legacy error rate, e.g. 0.5%.")
-    ] = "0.5%",
+        list[str] | None, _opt("Legacy error rate, e.g. 0.5% (the default).", "--legacy-errors")
+    ] = None,
     candidate_errors: Annotated[
-        str, typer.Option("--candidate-errors", help="Candidate error rate, e.g. 0.5%.")
-    ] = "0.5%",
+        list[str] | None,
+        _opt("Candidate error rate, e.g. 0.5% (the default), voice:2%.", "--candidate-errors"),
+    ] = None,
     error_spike: Annotated[
-        str | None,
-        typer.Option(
+        list[str] | None,
+        _opt(
+            "From a time into the run, the candidate fails at a new rate: 2d=6%.",
             "--error-spike",
-            help="From a time into the run, the candidate fails at a new rate: 2d=6%.",
         ),
     ] = None,
     outcome: Annotated[
-        list[str],
-        typer.Option("--outcome", help="An outcome on both sides, NAME=RATE (repeatable)."),
-    ] = [],  # noqa: B006
+        list[str] | None, _opt("An outcome on both sides, NAME=RATE.", "--outcome")
+    ] = None,
     candidate_outcome: Annotated[
-        list[str],
-        typer.Option("--candidate-outcome", help="Override an outcome on the candidate."),
-    ] = [],  # noqa: B006
-    rate: Annotated[str, typer.Option("--rate", help="Traffic: 50/s or 3000/m.")] = "50/s",
+        list[str] | None, _opt("Override an outcome on the candidate.", "--candidate-outcome")
+    ] = None,
+    rate: Annotated[
+        list[str] | None, _opt("Traffic of each operation: 50/s (the default) or 3000/m.", "--rate")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same run.")] = 0,
     max_duration: Annotated[
         str | None,
@@ -392,40 +415,105 @@ def plan_simulate(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Run the real controller on a virtual clock against synthetic traffic."""
+    """Run the real controller on a virtual clock against synthetic traffic, for every
+    operation the plan names (options take OP: to set one operation's)."""
     from switchover.cli.render_plans import simulation_table
-    from switchover.control.simulate import Change, SideModel, Traffic, simulate
+    from switchover.control.simulate import (
+        Change,
+        OperationTraffic,
+        SideModel,
+        Traffic,
+        plan_operations,
+        simulate,
+    )
     from switchover.core.plan import load_plan, parse_latency_ms, parse_rate, parse_seconds
 
     source = _read(path)
     plan = load_plan(source, path.name)
-    both = _outcomes(outcome, "--outcome")
-    cand_out = {**both, **_outcomes(candidate_outcome, "--candidate-outcome")}
-    legacy = SideModel(
-        parse_latency_ms(legacy_p95, "--legacy-p95"),
-        parse_latency_ms(legacy_p50, "--legacy-p50") if legacy_p50 else None,
-        parse_rate(legacy_errors, "--legacy-errors"),
-        tuple(both.items()),
-    )
-    candidate = SideModel(
-        parse_latency_ms(candidate_p95, "--candidate-p95"),
-        parse_latency_ms(candidate_p50, "--candidate-p50") if candidate_p50 else None,
-        parse_rate(candidate_errors, "--candidate-errors"),
-        tuple(cand_out.items()),
-    )
-    changes: tuple[Change, ...] = ()
-    if error_spike:
-        at, _, new_rate = error_spike.partition("=")
-        if not new_rate:
-            raise ValidationError("--error-spike: write WHEN=RATE, e.g. 2d=6%", field="error_spike")
-        spiked = SideModel(
-            candidate.p95_ms,
-            candidate.p50_ms,
-            parse_rate(new_rate, "--error-spike"),
-            candidate.outcomes,
+    options = {
+        "--legacy-p95": legacy_p95,
+        "--candidate-p95": candidate_p95,
+        "--legacy-p50": legacy_p50,
+        "--candidate-p50": candidate_p50,
+        "--legacy-errors": legacy_errors,
+        "--candidate-errors": candidate_errors,
+        "--error-spike": error_spike,
+        "--outcome": outcome,
+        "--candidate-outcome": candidate_outcome,
+        "--rate": rate,
+    }
+    split = {name: _split_ops(values or []) for name, values in options.items()}
+    named = [op for _, per in split.values() for op in per]
+    valid = plan_operations(plan)
+    if plan.operation is not None or valid != ["call"]:
+        unknown = sorted({op for op in named if op not in valid})
+        if unknown:
+            raise ValidationError(
+                f"{', '.join(unknown)}: not an operation of plan {plan.name!r}; "
+                f"it judges: {', '.join(valid)}",
+                field="operation",
+            )
+
+    def values(name: str, op: str | None) -> list[str]:
+        default, per = split[name]
+        return per.get(op, default) if op is not None else default
+
+    def one(name: str, op: str | None, fallback: str | None) -> str | None:
+        got = values(name, op) or (values(name, None) if op is not None else [])
+        if len(got) > 1:
+            where = f" for {op}" if op else ""
+            raise ValidationError(f"{name} is given twice{where}", field=name.lstrip("-"))
+        return got[0] if got else fallback
+
+    def sides(op: str | None) -> tuple[SideModel, SideModel, tuple[Change, ...], float]:
+        both = _outcomes(values("--outcome", None), "--outcome")
+        cand_out = {**both, **_outcomes(values("--candidate-outcome", None), "--candidate-outcome")}
+        if op is not None:
+            own = _outcomes(split["--outcome"][1].get(op, []), "--outcome")
+            both = {**both, **own}
+            cand_out = {
+                **cand_out,
+                **own,
+                **_outcomes(split["--candidate-outcome"][1].get(op, []), "--candidate-outcome"),
+            }
+        p50s = {k: one(f"--{k}-p50", op, None) for k in ("legacy", "candidate")}
+        legacy = SideModel(
+            parse_latency_ms(one("--legacy-p95", op, "400ms"), "--legacy-p95"),
+            parse_latency_ms(p50s["legacy"], "--legacy-p50") if p50s["legacy"] else None,
+            parse_rate(one("--legacy-errors", op, "0.5%"), "--legacy-errors"),
+            tuple(both.items()),
         )
-        changes = (Change(parse_seconds(at, "--error-spike"), spiked),)
-    traffic = Traffic(parse_rate_per_second(rate), legacy, candidate, changes)
+        candidate = SideModel(
+            parse_latency_ms(one("--candidate-p95", op, "400ms"), "--candidate-p95"),
+            parse_latency_ms(p50s["candidate"], "--candidate-p50") if p50s["candidate"] else None,
+            parse_rate(one("--candidate-errors", op, "0.5%"), "--candidate-errors"),
+            tuple(cand_out.items()),
+        )
+        changes: tuple[Change, ...] = ()
+        spike = one("--error-spike", op, None)
+        if spike:
+            at, _, new_rate = spike.partition("=")
+            if not new_rate:
+                raise ValidationError(
+                    "--error-spike: write WHEN=RATE, e.g. 2d=6%", field="error_spike"
+                )
+            spiked = SideModel(
+                candidate.p95_ms,
+                candidate.p50_ms,
+                parse_rate(new_rate, "--error-spike"),
+                candidate.outcomes,
+            )
+            changes = (Change(parse_seconds(at, "--error-spike"), spiked),)
+        per_second = parse_rate_per_second(one("--rate", op, "50/s") or "50/s")
+        return legacy, candidate, changes, per_second
+
+    legacy, candidate, changes, per_second = sides(None)
+    own = tuple(
+        OperationTraffic(op, r, lg, c, ch)
+        for op in dict.fromkeys(named)
+        for lg, c, ch, r in [sides(op)]
+    )
+    traffic = Traffic(per_second, legacy, candidate, changes, own)
     limit = parse_seconds(max_duration, "--max-duration") if max_duration else None
 
     def live(e: Any) -> None:

@@ -4,7 +4,8 @@ The plan, every verdict and every percentage change go through a real store, by 
 same services as in production: by default the in-memory store
 (:class:`~switchover.store.memory.MemoryStore`), or with ``store="sqlite"`` a temporary
 SQLite database; for one seed both give the same verdicts. Only the traffic is
-synthetic: each simulated minute, calls arrive (Poisson), the migration's current
+synthetic: each simulated minute, for every operation the plan names
+(:func:`plan_operations`), calls arrive (Poisson), the migration's current
 percentage splits them (binomial), each side fails at its error rate and answers with
 log-normal latencies fitted to its p50 and p95. Rollups are fed straight into the
 controller's evidence cache, which is what makes a 14-day plan take seconds.
@@ -109,12 +110,51 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class Traffic:
+class OperationTraffic:
+    """One operation's own traffic, where it differs from :class:`Traffic`'s default."""
+
+    name: str
     rate: float
-    """Calls per second, both sides together."""
     legacy: SideModel
     candidate: SideModel
     changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """Every operation the plan names (its ``operation``, each gate's ``on OP``; ``call``
+    when it names none) gets ``rate`` calls per second of these sides, unless
+    ``operations`` gives it its own; an operation given there and not named by the plan
+    is generated too."""
+
+    rate: float
+    """Calls per second of each operation, both sides together."""
+    legacy: SideModel
+    candidate: SideModel
+    changes: tuple[Change, ...] = ()
+    operations: tuple[OperationTraffic, ...] = ()
+
+    def per_operation(self, plan: Plan) -> list[OperationTraffic]:
+        own = {o.name: o for o in self.operations}
+        names = plan_operations(plan)
+        names += [n for n in own if n not in names]
+        return [
+            own.get(n) or OperationTraffic(n, self.rate, self.legacy, self.candidate, self.changes)
+            for n in names
+        ]
+
+
+def plan_operations(plan: Plan) -> list[str]:
+    """The operations a plan's judgement reads, in the order it names them (``call``
+    when it names none, as every operation together)."""
+    names: list[str] = []
+    gates = [*plan.guardrails, *(g for p in plan.phases for g in p.gates)]
+    for op in (plan.operation, *(g.operation for g in gates)):
+        if op is not None and op not in names:
+            names.append(op)
+    if plan.operation is None and OPERATION not in names:
+        names.insert(0, OPERATION)
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,8 +348,9 @@ class Simulation:
         percentage, enabled = 0, True
         phase_name = "(not started)"
         verdicts = calls = cand_calls = 0
-        changes = sorted(traffic.changes, key=lambda c: c.at)
+        operations = traffic.per_operation(plan)
         changed_at: list[int] = []
+        first_changes = sorted(operations[0].changes, key=lambda c: c.at)
         start_ts = self.start.timestamp()
         elapsed = 0.0
         state = "holding"
@@ -317,7 +358,6 @@ class Simulation:
         step = 60.0
         interval = plan.interval
         next_judge = 0.0
-        lam = traffic.rate * 60
         while elapsed < self.max_seconds:
             if next_judge <= elapsed:
                 outcomes: Sequence[Outcome] = controller.tick()
@@ -354,27 +394,30 @@ class Simulation:
                         state = "rolled_back"
                 if state == "completed" or (state == "rolled_back" and self.stop_on_rollback):
                     break
-            candidate = traffic.candidate
-            for i, change in enumerate(changes):
-                if change.at <= elapsed:
-                    candidate = change.candidate
-                    if len(changed_at) <= i:
-                        changed_at.append(cand_calls)
-            n = int(self.rng.poisson(lam)) if lam > 0 else 0
+            for i, change in enumerate(first_changes):
+                if change.at <= elapsed and len(changed_at) <= i:
+                    changed_at.append(cand_calls)
             share = percentage / 100 if enabled else 0.0
-            n_cand = int(self.rng.binomial(n, share)) if n and share else 0
             minute = int((start_ts + elapsed) // 60)
-            for side, count, model in (
-                ("legacy", n - n_cand, traffic.legacy),
-                ("candidate", n_cand, candidate),
-            ):
-                if count:
-                    cache.add(
-                        RollupKey(minute, MIGRATION, OPERATION, side),
-                        _side_rollup(self.rng, model, count, candidate=side == "candidate"),
-                    )
-            calls += n
-            cand_calls += n_cand
+            for op in operations:
+                candidate = op.candidate
+                for change in sorted(op.changes, key=lambda c: c.at):
+                    if change.at <= elapsed:
+                        candidate = change.candidate
+                lam = op.rate * 60
+                n = int(self.rng.poisson(lam)) if lam > 0 else 0
+                n_cand = int(self.rng.binomial(n, share)) if n and share else 0
+                for side, count, model in (
+                    ("legacy", n - n_cand, op.legacy),
+                    ("candidate", n_cand, candidate),
+                ):
+                    if count:
+                        cache.add(
+                            RollupKey(minute, MIGRATION, op.name, side),
+                            _side_rollup(self.rng, model, count, candidate=side == "candidate"),
+                        )
+                calls += n
+                cand_calls += n_cand
             clock.advance(step)
             elapsed += step
         return SimulationResult(

@@ -22,12 +22,19 @@ What is changed in the examples, and why:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from switchover.control.simulate import SideModel, SimulationResult, Traffic, simulate
+from switchover.control.simulate import (
+    OperationTraffic,
+    SideModel,
+    SimulationResult,
+    Traffic,
+    simulate,
+)
 from switchover.core.plan import Plan, load_plan, parse_seconds
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "plans"
@@ -208,3 +215,38 @@ def test_unmodified_seed_003_does_not_roll_back_a_healthy_candidate() -> None:
         if run(plan, source, HEALTHY, until=12 * H, seed=seed).state == "rolled_back"
     ]
     assert rolled_back == []
+
+
+SEED_001 = EXAMPLES / "seed-001-feature-by-feature.yaml"
+SEED_001_SIDE = SideModel(
+    p95_ms=400.0,
+    p50_ms=200.0,
+    error_rate=0.002,
+    outcomes=(
+        ("tool_call_success", 0.999),
+        ("whatsapp_delivered", 0.995),
+        ("voice_session_ok", 0.99),
+    ),
+)
+
+
+def test_seed_001_gates_on_voice_see_voice_traffic_and_the_plan_completes() -> None:
+    """Issue 14 item 5: the simulator generates every operation the plan's gates name
+    (``call`` and ``voice`` here); before, the plan held at ai-realtime for ever with "no
+    candidate traffic" on ``voice``."""
+    plan, source = variant(SEED_001, approvals=False)
+    result = run(plan, source, SEED_001_SIDE)
+    assert result.state == "completed", moves(result)
+    assert not any("no candidate traffic" in e.summary for e in result.timeline)
+
+
+def test_seed_001_a_voice_only_regression_is_rolled_back_at_ai_realtime() -> None:
+    plan, source = variant(SEED_001, approvals=False)
+    slow_voice = OperationTraffic(
+        "voice", RATE, SEED_001_SIDE, replace(SEED_001_SIDE, p95_ms=1500.0, p50_ms=700.0)
+    )
+    traffic = Traffic(RATE, SEED_001_SIDE, SEED_001_SIDE, operations=(slow_voice,))
+    result = simulate(plan, source, traffic, seed=1)
+    assert result.state == "rolled_back", moves(result)
+    last = result.timeline[-1]
+    assert last.phase == "ai-responses" and "p95 < 800ms on voice" in last.summary
