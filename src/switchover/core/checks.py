@@ -25,6 +25,7 @@ from switchover.core import sequential as seq
 from switchover.core.evidence import Pool
 from switchover.core.plan import (
     LATENCY_METRICS,
+    RATE_DIFFS,
     RATE_RATIOS,
     RATIO_METRICS,
     TTFB_METRICS,
@@ -451,6 +452,51 @@ def check_outcome_drop(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Chec
     )
 
 
+def check_rate_diff(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
+    """``error_diff <= 1%``: the candidate's rate minus legacy's, against a margin in
+    points. Fails when the candidate's lower bound exceeds legacy's upper bound by more
+    than the margin (two confidence sequences, half the budget each)."""
+    samples = (cand.calls, legacy.calls)
+    if cand.calls == 0 or legacy.calls == 0:
+        return _no_traffic(gate, look, "candidate" if cand.calls == 0 else "legacy", samples)
+    metric = RATE_DIFFS[gate.metric]
+    k1, k0 = cand.count(metric), legacy.count(metric)
+    c, lg = k1 / cand.calls, k0 / legacy.calls
+    diff = c - lg
+    breaks = diff > gate.value or (gate.op == "<" and diff == gate.value)
+    enough = min(samples) >= look.min_samples
+    threshold = seq.halved(look.threshold)
+    gap = None
+    if breaks and enough:
+        cand_lower = seq.rate_bounds(k1, cand.calls, threshold)[0]
+        legacy_upper = seq.rate_bounds(k0, legacy.calls, threshold)[1]
+        gap = cand_lower - legacy_upper
+    fails = gap is not None and gap > gate.value
+    return _ladder(
+        gate,
+        look,
+        enough=(min(samples), look.min_samples),
+        fails=fails,
+        breaks=breaks,
+        shown=(
+            f"{metric} {pct(c)} ({_counted(k1, cand.calls)}) vs {_legacy_words(look)} "
+            f"{pct(lg)} ({_counted(k0, legacy.calls)}) {look.where()}: {pct(diff)} more, "
+            f"margin {pct(gate.value)}"
+        ),
+        evidence=f"with every look counted the candidate's is at least {pct(gap)} more",
+        worse=Classification.HIGH,
+        candidate=c,
+        legacy=lg,
+        effect=diff,
+        p_value=None,
+        samples=samples,
+        method="confidence sequences on both rates",
+        log_e=None,
+        threshold=threshold,
+        bound=gap,
+    )
+
+
 def may_fail(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> bool:
     """Whether :func:`check_gate` would fail a gate of a counted kind
     (:data:`WINDOWED_KINDS`), without writing its text: most looks at most windows find
@@ -495,6 +541,8 @@ def check_gate(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
         return check_latency_ratio(gate, cand, legacy, look)
     if kind == "ttfb_ratio":
         return check_latency_ratio(gate, cand.ttfb, legacy.ttfb, look)
+    if kind == "rate_diff":
+        return check_rate_diff(gate, cand, legacy, look)
     return check_outcome_drop(gate, cand, legacy, look)
 
 

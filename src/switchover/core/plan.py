@@ -29,6 +29,8 @@ TTFB_RATIO_METRICS = {
     "ttfb_p99_ratio": "ttfb_p99",
 }
 RATE_RATIOS = {"error_ratio": "error_rate", "fallback_ratio": "fallback_rate"}
+RATE_DIFFS = {"error_diff": "error_rate", "fallback_diff": "fallback_rate"}
+"""The candidate's rate minus legacy's, in points: ``error_diff <= 1%``."""
 OUTCOME = "outcome."
 OUTCOME_DROP = "outcome_drop."
 
@@ -164,7 +166,7 @@ class Gate:
     @property
     def kind(self) -> str:
         """One of rate, latency, ttfb, outcome, latency_ratio, ttfb_ratio, rate_ratio,
-        outcome_drop."""
+        rate_diff, outcome_drop."""
         return gate_kind(self.metric)
 
     @property
@@ -195,6 +197,8 @@ def gate_kind(metric: str) -> str:
         return "ttfb_ratio"
     if metric in RATE_RATIOS:
         return "rate_ratio"
+    if metric in RATE_DIFFS:
+        return "rate_diff"
     if metric.startswith(OUTCOME):
         return "outcome"
     if metric.startswith(OUTCOME_DROP):
@@ -203,7 +207,7 @@ def gate_kind(metric: str) -> str:
 
 
 def _format_value(kind: str, value: float) -> str:
-    if kind in ("rate", "outcome", "outcome_drop"):
+    if kind in ("rate", "outcome", "outcome_drop", "rate_diff"):
         return f"{value * 100:g}%"
     if kind in ("latency", "ttfb"):
         return f"{value:g}ms"
@@ -248,7 +252,8 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
             path,
             f"unknown metric {metric!r}; use one of {', '.join(RATE_METRICS)}, p50, p95, p99, "
             "p50_ratio, p95_ratio, p99_ratio, ttfb_p50, ttfb_p95, ttfb_p99, ttfb_p50_ratio, "
-            "ttfb_p95_ratio, ttfb_p99_ratio, error_ratio, fallback_ratio, outcome.NAME, "
+            "ttfb_p95_ratio, ttfb_p99_ratio, error_ratio, fallback_ratio, error_diff, "
+            "fallback_diff, outcome.NAME, "
             "outcome_drop.NAME",
         )
     if kind in ("outcome", "outcome_drop"):
@@ -261,7 +266,7 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
             f"{metric} is lower-is-better: write it with < or <=, e.g. {metric} < {text_value}",
         )
     value_path = f"{path} ({metric})"
-    if kind in ("rate", "outcome", "outcome_drop"):
+    if kind in ("rate", "outcome", "outcome_drop", "rate_diff"):
         value = parse_rate(text_value, value_path)
     elif kind in ("latency", "ttfb"):
         value = parse_latency_ms(text_value, value_path)
