@@ -42,8 +42,6 @@ ACTIONS = (
 )
 ALIASES = {"unkill": "resume"}
 """Older names of a control, still accepted from a page loaded before an upgrade."""
-ROLLBACK_LEVELS = cmd.ROLLBACK_LEVELS
-TENANT_CHOICES = cmd.TENANT_CHOICES
 
 LABELS = {
     "percentage": "Candidate share",
@@ -165,8 +163,6 @@ def describe(
     if action.kind in DEMO_ACTIONS:
         title, lines = _describe_demo(action.kind, m, demo)
         return title, lines, m.version
-    if action.kind == "percentage":
-        mig.parse_percentage(action.params.get("percentage", ""))
     shown = commands.preview(app, command(action, name, who.name, m.version))  # type: ignore[arg-type]
     return shown.title, shown.lines, m.version
 
