@@ -411,86 +411,61 @@ def check_outcome_drop(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Chec
     """``outcome_drop.booked <= 2%``: legacy's share minus the candidate's, against a
     margin in points. Fails when legacy's lower bound exceeds the candidate's upper bound
     by more than the margin (two confidence sequences, half the budget each)."""
-    samples = (cand.calls, legacy.calls)
-    if cand.calls == 0 or legacy.calls == 0:
-        return _no_traffic(gate, look, "candidate" if cand.calls == 0 else "legacy", samples)
-    metric = "outcome." + gate.metric.split(".", 1)[1]
-    k1, k0 = cand.count(metric), legacy.count(metric)
-    c, lg = k1 / cand.calls, k0 / legacy.calls
-    drop = lg - c
-    breaks = drop > gate.value or (gate.op == "<" and drop == gate.value)
-    enough = min(samples) >= look.min_samples
-    threshold = seq.halved(look.threshold)
-    gap = None
-    if breaks and enough:
-        legacy_lower = seq.rate_bounds(k0, legacy.calls, threshold)[0]
-        cand_upper = seq.rate_bounds(k1, cand.calls, threshold)[1]
-        gap = legacy_lower - cand_upper
-    fails = gap is not None and gap > gate.value
-    return _ladder(
-        gate,
-        look,
-        enough=(min(samples), look.min_samples),
-        fails=fails,
-        breaks=breaks,
-        shown=(
-            f"{metric} {pct(c)} ({_counted(k1, cand.calls)}) vs {_legacy_words(look)} "
-            f"{pct(lg)} ({_counted(k0, legacy.calls)}) {look.where()}: a drop of "
-            f"{pct(drop)}, margin {pct(gate.value)}"
-        ),
-        evidence=f"with every look counted the drop is at least {pct(gap)}",
-        worse=Classification.LOW,
-        candidate=c,
-        legacy=lg,
-        effect=drop,
-        p_value=None,
-        samples=samples,
-        method="confidence sequences on both shares",
-        log_e=None,
-        threshold=threshold,
-        bound=gap,
-    )
+    return _share_gap(gate, cand, legacy, look, "outcome." + gate.metric.split(".", 1)[1], False)
 
 
 def check_rate_diff(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
     """``error_diff <= 1%``: the candidate's rate minus legacy's, against a margin in
     points. Fails when the candidate's lower bound exceeds legacy's upper bound by more
     than the margin (two confidence sequences, half the budget each)."""
+    return _share_gap(gate, cand, legacy, look, RATE_DIFFS[gate.metric], True)
+
+
+def _share_gap(
+    gate: Gate, cand: Pool, legacy: Pool, look: Look, metric: str, higher_is_worse: bool
+) -> Check:
+    """A margin in points between the two sides' shares of ``metric``: the candidate's
+    above legacy's (``higher_is_worse``: error and fallback rates) or below it (outcomes)."""
     samples = (cand.calls, legacy.calls)
     if cand.calls == 0 or legacy.calls == 0:
         return _no_traffic(gate, look, "candidate" if cand.calls == 0 else "legacy", samples)
-    metric = RATE_DIFFS[gate.metric]
     k1, k0 = cand.count(metric), legacy.count(metric)
     c, lg = k1 / cand.calls, k0 / legacy.calls
-    diff = c - lg
-    breaks = diff > gate.value or (gate.op == "<" and diff == gate.value)
+    effect = c - lg if higher_is_worse else lg - c
+    breaks = effect > gate.value or (gate.op == "<" and effect == gate.value)
     enough = min(samples) >= look.min_samples
     threshold = seq.halved(look.threshold)
     gap = None
     if breaks and enough:
-        cand_lower = seq.rate_bounds(k1, cand.calls, threshold)[0]
-        legacy_upper = seq.rate_bounds(k0, legacy.calls, threshold)[1]
-        gap = cand_lower - legacy_upper
+        cand_lower, cand_upper = seq.rate_bounds(k1, cand.calls, threshold)
+        legacy_lower, legacy_upper = seq.rate_bounds(k0, legacy.calls, threshold)
+        gap = cand_lower - legacy_upper if higher_is_worse else legacy_lower - cand_upper
     fails = gap is not None and gap > gate.value
+    sides = (
+        f"{metric} {pct(c)} ({_counted(k1, cand.calls)}) vs {_legacy_words(look)} "
+        f"{pct(lg)} ({_counted(k0, legacy.calls)}) {look.where()}: "
+    )
+    if higher_is_worse:
+        shown = f"{sides}{pct(effect)} more, margin {pct(gate.value)}"
+        evidence = f"with every look counted the candidate's is at least {pct(gap)} more"
+    else:
+        shown = f"{sides}a drop of {pct(effect)}, margin {pct(gate.value)}"
+        evidence = f"with every look counted the drop is at least {pct(gap)}"
     return _ladder(
         gate,
         look,
         enough=(min(samples), look.min_samples),
         fails=fails,
         breaks=breaks,
-        shown=(
-            f"{metric} {pct(c)} ({_counted(k1, cand.calls)}) vs {_legacy_words(look)} "
-            f"{pct(lg)} ({_counted(k0, legacy.calls)}) {look.where()}: {pct(diff)} more, "
-            f"margin {pct(gate.value)}"
-        ),
-        evidence=f"with every look counted the candidate's is at least {pct(gap)} more",
-        worse=Classification.HIGH,
+        shown=shown,
+        evidence=evidence,
+        worse=Classification.HIGH if higher_is_worse else Classification.LOW,
         candidate=c,
         legacy=lg,
-        effect=diff,
+        effect=effect,
         p_value=None,
         samples=samples,
-        method="confidence sequences on both rates",
+        method=f"confidence sequences on both {'rates' if higher_is_worse else 'shares'}",
         log_e=None,
         threshold=threshold,
         bound=gap,
