@@ -92,6 +92,9 @@ def plan_apply(
     if as_json:
         render.emit_json(_plan_answer(ctx, outcome))
         return
+    if s.phase_index >= 0:  # --replace kept a phase: the handler's answer says which
+        render.show_outcome(outcome, as_json, detail=False)
+        return
     render.console.print(
         f"plan [bold]{esc(s.plan.name)}[/bold] applied to [bold]{esc(name)}[/bold]: "
         f"{len(s.plan.phases)} phases; the controller starts "

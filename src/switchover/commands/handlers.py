@@ -329,12 +329,17 @@ def _apply_plan(app: App, cmd: c.ApplyPlan, _p: Progress) -> Outcome:
     after = fn(cmd.migration, cmd.source, cmd.source_name, actor=cmd.actor, reason=cmd.reason)
     changes = (Change("plan", before.plan.name if before else None, after.plan.name),)
     changes += diff(plan_view(before), plan_view(after), "plan.")
-    return Outcome(
-        f"{cmd.migration}: plan {after.plan.name} applied; the controller enters its first "
-        "phase at its next interval",
-        changes,
-        plan=after,
-    )
+    if after.phase_index >= 0:  # --replace kept a phase of the same name: applied now
+        message = (
+            f"{cmd.migration}: plan {after.plan.name} applied; it keeps phase "
+            f"{after.phase_name}, whose percentage and features apply now"
+        )
+    else:
+        message = (
+            f"{cmd.migration}: plan {after.plan.name} applied; the controller enters its "
+            "first phase at its next interval"
+        )
+    return Outcome(message, changes, app.rollout.get(cmd.migration), after)
 
 
 # --- rollback and data -----------------------------------------------------------------
