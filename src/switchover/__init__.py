@@ -23,18 +23,26 @@ from switchover.errors import (
 )
 
 if _typing.TYPE_CHECKING:
+    from switchover.core.redact import Redactor
+    from switchover.sdk.circuit import CircuitPolicy
     from switchover.sdk.client import Client, MigrationHandle, connect
 
 __version__ = "0.1.0"
-_SDK = frozenset({"Client", "MigrationHandle", "connect"})
+_LAZY = {
+    "Client": "switchover.sdk.client",
+    "MigrationHandle": "switchover.sdk.client",
+    "connect": "switchover.sdk.client",
+    "CircuitPolicy": "switchover.sdk.circuit",
+    "Redactor": "switchover.core.redact",
+}
 
 
 def __getattr__(name: str) -> _typing.Any:
     """The SDK loads on first use: ``switchover --help`` and the store do not need it."""
-    if name in _SDK:
-        from switchover.sdk import client
+    if name in _LAZY:
+        import importlib
 
-        return getattr(client, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'switchover' has no attribute {name!r}")
 
 
@@ -44,6 +52,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AuthError",
+    "CircuitPolicy",
     "Client",
     "Clock",
     "ConflictError",
@@ -56,6 +65,7 @@ __all__ = [
     "NotFoundError",
     "Override",
     "Reason",
+    "Redactor",
     "Side",
     "State",
     "StoreError",
