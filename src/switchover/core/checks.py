@@ -35,6 +35,7 @@ from switchover.core.plan import (
     Matrix,
     Plan,
 )
+from switchover.core.sketch import LatencySketch, bin_value
 from switchover.core.verdict import (
     PHASE,
     Check,
@@ -472,6 +473,87 @@ def _share_gap(
     )
 
 
+# --- mean latency ------------------------------------------------------------------------
+
+MEAN_TUNED_CALLS = 10_000
+"""The calls the mean's confidence sequence is tightest at (its mixture's width, fixed in
+advance: it must not depend on the data)."""
+
+
+def _mean_and_sd(sketch: LatencySketch) -> tuple[float, float]:
+    """The exact mean (rollups keep the sum of latencies) and a standard deviation
+    estimated from the sketch's bins (each value within 1 %: the sum of squares is not
+    stored)."""
+    n = sketch.count
+    mean = sketch.sum / n
+    second = sum(c * bin_value(k) ** 2 for k, c in sketch.bins.items()) / n
+    return mean, math.sqrt(max(0.0, second - mean * mean))
+
+
+def mean_radius(sd: float, n: int, log_threshold: float) -> float:
+    """Half the width of an asymptotic confidence sequence for a mean, after ``n`` calls
+    (Waudby-Smith, Arnold, Wu, Wang, Ramdas: the normal mixture boundary with the sample
+    standard deviation): ``sd * sqrt(2 (n r2 + 1) / (n**2 r2) * log(sqrt(n r2 + 1) / a))``
+    with ``log(1/a) = log_threshold``, ``r2`` tuned for :data:`MEAN_TUNED_CALLS`."""
+    if n <= 0:
+        return math.inf
+    two_log = 2.0 * log_threshold
+    r2 = (two_log + math.log(two_log + 1.0)) / MEAN_TUNED_CALLS
+    v = n * r2 + 1.0
+    return sd * math.sqrt(2.0 * v / (n * n * r2) * (log_threshold + 0.5 * math.log(v)))
+
+
+def check_mean_ratio(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
+    """``mean_ratio <= 1.2``: the candidate's mean latency against the limit times legacy's.
+
+    Two confidence sequences for the means, half the budget each: the candidate's mean is
+    above ``L`` and legacy's below ``U``, at every look; fails when ``L > limit x U``.
+    """
+    samples = (cand.calls, legacy.calls)
+    c_sk, l_sk = cand.sketch, legacy.sketch
+    if c_sk.count == 0 or l_sk.count == 0:
+        return _no_traffic(gate, look, "candidate" if c_sk.count == 0 else "legacy", samples)
+    (c_mean, c_sd), (l_mean, l_sd) = _mean_and_sd(c_sk), _mean_and_sd(l_sk)
+    effect = c_mean / l_mean if l_mean > 0 else (1.0 if c_mean == 0 else math.inf)
+    breaks = effect > gate.value or (gate.op == "<" and effect == gate.value)
+    enough = min(samples) >= look.min_samples
+    threshold = seq.halved(look.threshold)
+    lower = upper = None
+    if breaks and enough:
+        lower = max(0.0, c_mean - mean_radius(c_sd, c_sk.count, threshold))
+        upper = l_mean + mean_radius(l_sd, l_sk.count, threshold)
+    fails = lower is not None and upper is not None and lower > gate.value * upper
+    shown = (
+        f"mean {ms(c_mean)} ({cand.calls:,} calls) vs {_legacy_words(look)} {ms(l_mean)} "
+        f"({legacy.calls:,} calls) {look.where()} = {ratio(effect)}, limit {gate.value:g}x"
+    )
+    evidence = ""
+    if lower is not None and upper is not None:
+        evidence = (
+            f"with every look counted legacy's mean is below {ms(upper)} and the "
+            f"candidate's above {ms(lower)}, more than {gate.value:g} x that"
+        )
+    return _ladder(
+        gate,
+        look,
+        enough=(min(samples), look.min_samples),
+        fails=fails,
+        breaks=breaks,
+        shown=shown,
+        evidence=evidence,
+        worse=Classification.HIGH,
+        candidate=c_mean,
+        legacy=l_mean,
+        effect=effect,
+        p_value=None,
+        samples=samples,
+        method="asymptotic confidence sequences on both means",
+        log_e=None,
+        threshold=threshold,
+        bound=lower / upper if lower is not None and upper else None,
+    )
+
+
 def may_fail(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> bool:
     """Whether :func:`check_gate` would fail a gate of a counted kind
     (:data:`WINDOWED_KINDS`), without writing its text: most looks at most windows find
@@ -518,6 +600,8 @@ def check_gate(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
         return check_latency_ratio(gate, cand.ttfb, legacy.ttfb, look)
     if kind == "rate_diff":
         return check_rate_diff(gate, cand, legacy, look)
+    if kind == "mean_ratio":
+        return check_mean_ratio(gate, cand, legacy, look)
     return check_outcome_drop(gate, cand, legacy, look)
 
 

@@ -31,6 +31,8 @@ TTFB_RATIO_METRICS = {
 RATE_RATIOS = {"error_ratio": "error_rate", "fallback_ratio": "fallback_rate"}
 RATE_DIFFS = {"error_diff": "error_rate", "fallback_diff": "fallback_rate"}
 """The candidate's rate minus legacy's, in points: ``error_diff <= 1%``."""
+MEAN_RATIOS = {"mean_ratio": "mean"}
+"""The candidate's mean latency over legacy's: ``mean_ratio <= 1.2``."""
 OUTCOME = "outcome."
 OUTCOME_DROP = "outcome_drop."
 
@@ -166,7 +168,7 @@ class Gate:
     @property
     def kind(self) -> str:
         """One of rate, latency, ttfb, outcome, latency_ratio, ttfb_ratio, rate_ratio,
-        rate_diff, outcome_drop."""
+        rate_diff, mean_ratio, outcome_drop."""
         return gate_kind(self.metric)
 
     @property
@@ -199,6 +201,8 @@ def gate_kind(metric: str) -> str:
         return "rate_ratio"
     if metric in RATE_DIFFS:
         return "rate_diff"
+    if metric in MEAN_RATIOS:
+        return "mean_ratio"
     if metric.startswith(OUTCOME):
         return "outcome"
     if metric.startswith(OUTCOME_DROP):
@@ -252,9 +256,8 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
             path,
             f"unknown metric {metric!r}; use one of {', '.join(RATE_METRICS)}, p50, p95, p99, "
             "p50_ratio, p95_ratio, p99_ratio, ttfb_p50, ttfb_p95, ttfb_p99, ttfb_p50_ratio, "
-            "ttfb_p95_ratio, ttfb_p99_ratio, error_ratio, fallback_ratio, error_diff, "
-            "fallback_diff, outcome.NAME, "
-            "outcome_drop.NAME",
+            "ttfb_p95_ratio, ttfb_p99_ratio, mean_ratio, error_ratio, fallback_ratio, "
+            "error_diff, fallback_diff, outcome.NAME, outcome_drop.NAME",
         )
     if kind in ("outcome", "outcome_drop"):
         outcome = metric.split(".", 1)[1]
