@@ -554,6 +554,70 @@ def check_mean_ratio(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
     )
 
 
+# --- counts per hour -----------------------------------------------------------------------
+
+
+def poisson_log_e(k: float, mean0: float, worse: str = seq.ABOVE) -> float:
+    """log e-value against "the events come at most ``mean0`` in this time" (or at least).
+
+    ``k`` events where a Poisson process at the limit expects ``mean0``. The alternatives
+    are the limit's rate times ``e**d`` (``e**-d`` below) for ``d`` in
+    :data:`~switchover.core.sequential.GRID`, weighted alike; each likelihood ratio,
+    ``exp(k d - mean0 (e**d - 1))``, is a supermartingale in time for every rate on the
+    null's side, so the mixture is too (Ville's inequality holds at every look).
+    """
+    if mean0 <= 0.0:
+        return 0.0
+    if worse == seq.ABOVE and k <= mean0:
+        return 0.0
+    if worse == seq.BELOW and k >= mean0:
+        return 0.0
+    sign = 1.0 if worse == seq.ABOVE else -1.0
+    logs = [sign * d * k - mean0 * math.expm1(sign * d) for d in seq.GRID]
+    top = max(logs)
+    return top + math.log(sum(math.exp(x - top) for x in logs)) - seq.LOG_GRID
+
+
+def check_count(gate: Gate, cand: Pool, look: Look) -> Check:
+    """``outcome.tool_call_failure < 50/h``: the candidate's count per hour of the span,
+    against the limit (:func:`poisson_log_e` on the count against limit x hours)."""
+    n = cand.calls
+    if n == 0:
+        return _no_traffic(gate, look, "candidate", (0, 0))
+    minutes = max(1, look.span[1] - look.span[0])
+    hours = minutes / 60.0
+    k = cand.count(gate.metric)
+    observed = k / hours
+    worse = seq.ABOVE if gate.lower_is_better else seq.BELOW
+    # the span's last minute is the one in progress: counted whole against a ceiling
+    # (more time, less evidence), left out against a floor (fewer events expected)
+    tested = hours if gate.lower_is_better else (minutes - 1) / 60.0
+    enough = n >= look.min_samples
+    log_e = poisson_log_e(k, gate.value * tested, worse) if enough else 0.0
+    p = seq.adjusted_p(log_e, look.threshold, look.alpha)
+    side = "above" if gate.lower_is_better else "below"
+    return _ladder(
+        gate,
+        look,
+        enough=(n, look.min_samples),
+        fails=log_e >= look.threshold,
+        breaks=_beyond(gate, observed, gate.value),
+        shown=(
+            f"{gate.metric} {observed:,.1f}/h ({k:,} in {hours:,.2f} h, {n:,} calls "
+            f"{look.where()}), limit {gate.value:g}/h"
+        ),
+        evidence=f"{side} the limit with every look counted ({p_text(p)})",
+        worse=Classification.HIGH if gate.lower_is_better else Classification.LOW,
+        candidate=observed,
+        legacy=None,
+        effect=observed / gate.value,
+        p_value=p,
+        samples=(n, 0),
+        method="mixture SPRT on the count (Poisson)",
+        log_e=log_e,
+    )
+
+
 def may_fail(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> bool:
     """Whether :func:`check_gate` would fail a gate of a counted kind
     (:data:`WINDOWED_KINDS`), without writing its text: most looks at most windows find
@@ -588,6 +652,8 @@ def check_gate(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
     kind = gate.kind
     if kind in ("rate", "outcome"):
         return check_rate(gate, cand, look)
+    if kind == "count":
+        return check_count(gate, cand, look)
     if kind == "latency":
         return check_latency(gate, cand, look)
     if kind == "ttfb":

@@ -33,6 +33,9 @@ RATE_DIFFS = {"error_diff": "error_rate", "fallback_diff": "fallback_rate"}
 """The candidate's rate minus legacy's, in points: ``error_diff <= 1%``."""
 MEAN_RATIOS = {"mean_ratio": "mean"}
 """The candidate's mean latency over legacy's: ``mean_ratio <= 1.2``."""
+COUNT_UNITS = {"s": 3600.0, "m": 60.0, "h": 1.0, "d": 1 / 24}
+"""A count per unit of time (``outcome.tool_call_failure < 50/h``), as a count per hour."""
+_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h|d)\s*$")
 OUTCOME = "outcome."
 OUTCOME_DROP = "outcome_drop."
 
@@ -164,19 +167,22 @@ class Gate:
     operation: str | None = None
     action: GateAction = GateAction.ROLLBACK
     text: str = ""
+    per_hour: bool = False
+    """``value`` is a count per hour of the phase (``outcome.X < 50/h``), not a share."""
 
     @property
     def kind(self) -> str:
         """One of rate, latency, ttfb, outcome, latency_ratio, ttfb_ratio, rate_ratio,
-        rate_diff, mean_ratio, outcome_drop."""
-        return gate_kind(self.metric)
+        rate_diff, mean_ratio, outcome_drop; count for a rate or outcome metric written
+        per unit of time."""
+        return "count" if self.per_hour else gate_kind(self.metric)
 
     @property
     def lower_is_better(self) -> bool:
         return self.op in ("<", "<=")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "gate": self.text,
             "metric": self.metric,
             "op": self.op,
@@ -184,6 +190,9 @@ class Gate:
             "operation": self.operation,
             "action": self.action.value,
         }
+        if self.per_hour:
+            out["per_hour"] = True
+        return out
 
 
 def gate_kind(metric: str) -> str:
@@ -215,7 +224,25 @@ def _format_value(kind: str, value: float) -> str:
         return f"{value * 100:g}%"
     if kind in ("latency", "ttfb"):
         return f"{value:g}ms"
+    if kind == "count":
+        return f"{value:g}/h"
     return f"{value:g}"
+
+
+def parse_count(text: str, metric: str, path: str) -> float:
+    """``50/h``, ``2/m``, ``1000/d`` -> a count per hour (rate and outcome metrics only)."""
+    match = _COUNT.match(text)
+    assert match is not None
+    if gate_kind(metric) not in ("rate", "outcome"):
+        raise _fail(
+            path,
+            f"{text!r} is a count per unit of time; counts are for "
+            f"{', '.join(RATE_METRICS)} and outcome.NAME, not {metric}",
+        )
+    number = float(match.group(1)) * COUNT_UNITS[match.group(2)]
+    if not number > 0 or math.isinf(number):
+        raise _fail(path, f"{text!r}: a count per hour must be above 0, e.g. 50/h")
+    return number
 
 
 def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate:
@@ -257,7 +284,8 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
             f"unknown metric {metric!r}; use one of {', '.join(RATE_METRICS)}, p50, p95, p99, "
             "p50_ratio, p95_ratio, p99_ratio, ttfb_p50, ttfb_p95, ttfb_p99, ttfb_p50_ratio, "
             "ttfb_p95_ratio, ttfb_p99_ratio, mean_ratio, error_ratio, fallback_ratio, "
-            "error_diff, fallback_diff, outcome.NAME, outcome_drop.NAME",
+            "error_diff, fallback_diff, outcome.NAME, outcome_drop.NAME (a rate or outcome "
+            "with a value per unit of time, such as outcome.NAME < 50/h, is a count per hour)",
         )
     if kind in ("outcome", "outcome_drop"):
         outcome = metric.split(".", 1)[1]
@@ -269,7 +297,17 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
             f"{metric} is lower-is-better: write it with < or <=, e.g. {metric} < {text_value}",
         )
     value_path = f"{path} ({metric})"
-    if kind in ("rate", "outcome", "outcome_drop", "rate_diff"):
+    per_hour = _COUNT.match(text_value) is not None
+    if not per_hour and "/" in text_value:
+        raise _fail(
+            value_path,
+            f"{text_value!r} is not a count per unit of time; write a number per s, m, h "
+            "or d, e.g. 50/h",
+        )
+    if per_hour:
+        value = parse_count(text_value, metric, value_path)
+        kind = "count"
+    elif kind in ("rate", "outcome", "outcome_drop", "rate_diff"):
         value = parse_rate(text_value, value_path)
     elif kind in ("latency", "ttfb"):
         value = parse_latency_ms(text_value, value_path)
@@ -285,6 +323,7 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
         operation=operation,
         action=GateAction(action),
         text=text,
+        per_hour=per_hour,
     )
 
 
