@@ -39,6 +39,10 @@ log = logging.getLogger("switchover.controller")
 
 ACTOR = "controller"
 LOCK_NAME = "controller"
+ROLLBACK_ACTIONS = ("rollback_partial", "rollback_total")
+"""The audit rows a ``rollbacks <= 2`` gate counts."""
+ROLLBACK_AUDIT_ROWS = 1000
+"""The newest audit rows read to count them (changes only: a plan has far fewer)."""
 SETTLE_SECONDS = 10.0
 """Recorders flush every few seconds: a minute is judged once it is this old."""
 
@@ -164,8 +168,21 @@ class Controller:
             now=horizon,
             status=state.status.value,
             approved=state.approved_next(),
+            rollbacks=self._rollbacks(state),
         )
         return judge(situation, self.cache.evidence(state.migration))
+
+    def _rollbacks(self, state: PlanState) -> int:
+        """The plan's rollbacks since it was applied (audit rows of partial and total
+        rollbacks, the controller's and operators'): read only for a plan whose gates
+        count them."""
+        plan = state.plan
+        gates = (*plan.guardrails, *(g for p in plan.phases for g in p.gates))
+        if not any(g.kind == "rollbacks" for g in gates):
+            return 0
+        with self.store.read() as tx:
+            rows = tx.list_audit(state.migration, limit=ROLLBACK_AUDIT_ROWS)
+        return sum(1 for r in rows if r.action in ROLLBACK_ACTIONS and r.at >= state.applied_at)
 
     def judge_and_apply(self, state: PlanState, interval: int) -> Outcome | None:
         verdict = self.verdict_for(state)

@@ -618,6 +618,34 @@ def check_count(gate: Gate, cand: Pool, look: Look) -> Check:
     )
 
 
+# --- the plan's history ----------------------------------------------------------------------
+
+
+def check_rollbacks(gate: Gate, rollbacks: int, look: Look) -> Check:
+    """``rollbacks <= 2``: how many rollbacks the plan has had since it was applied (the
+    controller counts them). A count, not an estimate: no test and no minimum sample."""
+    fails = _beyond(gate, float(rollbacks), gate.value)
+    shown = f"{rollbacks:,} rollback{'s' if rollbacks != 1 else ''} since the plan was applied"
+    return _check(
+        gate,
+        look,
+        result=Result.FAIL if fails else Result.PASS,
+        classification=Classification.HIGH if fails else Classification.PASS,
+        reason=(
+            f"{gate.text} failed: {shown}, limit {gate.value:g}"
+            if fails
+            else f"{gate.text} passed: {shown}"
+        ),
+        candidate=float(rollbacks),
+        legacy=None,
+        effect=None,
+        p_value=None,
+        samples=(0, 0),
+        method="a count of the plan's rollbacks",
+        threshold=None,
+    )
+
+
 def may_fail(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> bool:
     """Whether :func:`check_gate` would fail a gate of a counted kind
     (:data:`WINDOWED_KINDS`), without writing its text: most looks at most windows find

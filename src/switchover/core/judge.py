@@ -32,6 +32,7 @@ from switchover.core.checks import (
     Look,
     check_gate,
     check_matrix,
+    check_rollbacks,
     compare_metrics,
     may_fail,
 )
@@ -108,6 +109,9 @@ class Situation:
     """``running``, ``paused`` or ``rolled_back``: only ``running`` advances."""
     approved: bool = False
     """An operator approved entering the next phase."""
+    rollbacks: int = 0
+    """Rollbacks (partial or total, the controller's and operators') since the plan was
+    applied: what a ``rollbacks <= 2`` gate reads."""
 
 
 # --- 1. spans ---------------------------------------------------------------------------------
@@ -165,7 +169,9 @@ def spans(s: Situation) -> Spans:
 def budget(plan: Plan, index: int) -> Budget:
     """The phase's share of the plan's ``1 - confidence``, as log e-value thresholds."""
     phase = plan.phases[index]
-    tests = len(plan.guardrails) + len(phase.gates) + MATRIX_TESTS
+    gates = (*plan.guardrails, *phase.gates)
+    # a rollback count is no test: it spends none of the budget
+    tests = sum(1 for g in gates if g.kind != "rollbacks") + MATRIX_TESTS
     return Budget(plan.alpha, tests, len(plan.phases), phase.duration / 60.0)
 
 
@@ -329,11 +335,19 @@ def matrix_rows(plan: Plan, g: Gathered, at: Looks) -> list[tuple[Severity, Chec
 def run_checks(s: Situation, g: Gathered) -> Checked:
     plan, phase = s.plan, s.plan.phases[s.phase_index]
     at = looks(s, g.spans)
-    checks = [guardrail_check(plan, g, gate, at) for gate in plan.guardrails]
+    checks = [
+        check_rollbacks(gate, s.rollbacks, at.phase_only)
+        if gate.kind == "rollbacks"
+        else guardrail_check(plan, g, gate, at)
+        for gate in plan.guardrails
+    ]
     gate_look = Look(
         Scope.GATE, PHASE, g.spans.phase, at.phase_only.threshold, plan.alpha, plan.min_samples
     )
     for gate in phase.gates:
+        if gate.kind == "rollbacks":
+            checks.append(check_rollbacks(gate, s.rollbacks, gate_look))
+            continue
         sides = g.phase(_operation(plan, gate))
         checks.append(check_gate(gate, sides.candidate, sides.legacy, _as(gate_look, sides)))
     return Checked(matrix_rows(plan, g, at.scoped(Scope.MATRIX)), checks)

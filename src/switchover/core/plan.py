@@ -36,6 +36,8 @@ MEAN_RATIOS = {"mean_ratio": "mean"}
 COUNT_UNITS = {"s": 3600.0, "m": 60.0, "h": 1.0, "d": 1 / 24}
 """A count per unit of time (``outcome.tool_call_failure < 50/h``), as a count per hour."""
 _COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h|d)\s*$")
+ROLLBACKS = "rollbacks"
+"""How many rollbacks the plan has had (``rollbacks <= 2``): a count, not a statistic."""
 OUTCOME = "outcome."
 OUTCOME_DROP = "outcome_drop."
 
@@ -173,7 +175,7 @@ class Gate:
     @property
     def kind(self) -> str:
         """One of rate, latency, ttfb, outcome, latency_ratio, ttfb_ratio, rate_ratio,
-        rate_diff, mean_ratio, outcome_drop; count for a rate or outcome metric written
+        rate_diff, mean_ratio, outcome_drop, rollbacks; count for a rate or outcome metric written
         per unit of time."""
         return "count" if self.per_hour else gate_kind(self.metric)
 
@@ -212,6 +214,8 @@ def gate_kind(metric: str) -> str:
         return "rate_diff"
     if metric in MEAN_RATIOS:
         return "mean_ratio"
+    if metric == ROLLBACKS:
+        return "rollbacks"
     if metric.startswith(OUTCOME):
         return "outcome"
     if metric.startswith(OUTCOME_DROP):
@@ -227,6 +231,13 @@ def _format_value(kind: str, value: float) -> str:
     if kind == "count":
         return f"{value:g}/h"
     return f"{value:g}"
+
+
+def parse_rollbacks(text: str, path: str) -> float:
+    """``2`` -> 2.0: a whole number of rollbacks."""
+    if not re.fullmatch(r"\d+", text):
+        raise _fail(path, f"{text!r} is not a number of rollbacks; write a whole number, e.g. 2")
+    return float(int(text))
 
 
 def parse_count(text: str, metric: str, path: str) -> float:
@@ -247,7 +258,7 @@ def parse_count(text: str, metric: str, path: str) -> float:
 
 def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate:
     """``"p95 < 800ms"``, ``"outcome.cache_hit > 80% on tts"``, or a mapping with ``gate:``."""
-    action = default_action
+    action: str | None = None
     operation = None
     if isinstance(raw, Mapping):
         unknown = set(raw) - {"gate", "operation", "action"}
@@ -257,8 +268,8 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
             )
         if "gate" not in raw:
             raise _fail(path, "missing 'gate:', for example gate: \"p95 < 800ms\"")
-        action = raw.get("action", default_action)
-        if action not in ACTIONS:
+        action = raw.get("action")
+        if action is not None and action not in ACTIONS:
             raise _fail(f"{path}.action", f"{action!r} is not one of {', '.join(ACTIONS)}")
         operation = raw.get("operation")
         if operation is not None and not (
@@ -284,8 +295,9 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
             f"unknown metric {metric!r}; use one of {', '.join(RATE_METRICS)}, p50, p95, p99, "
             "p50_ratio, p95_ratio, p99_ratio, ttfb_p50, ttfb_p95, ttfb_p99, ttfb_p50_ratio, "
             "ttfb_p95_ratio, ttfb_p99_ratio, mean_ratio, error_ratio, fallback_ratio, "
-            "error_diff, fallback_diff, outcome.NAME, outcome_drop.NAME (a rate or outcome "
-            "with a value per unit of time, such as outcome.NAME < 50/h, is a count per hour)",
+            "error_diff, fallback_diff, rollbacks, outcome.NAME, outcome_drop.NAME (a rate or "
+            "outcome with a value per unit of time, such as outcome.NAME < 50/h, is a count "
+            "per hour)",
         )
     if kind in ("outcome", "outcome_drop"):
         outcome = metric.split(".", 1)[1]
@@ -311,6 +323,18 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
         value = parse_rate(text_value, value_path)
     elif kind in ("latency", "ttfb"):
         value = parse_latency_ms(text_value, value_path)
+    elif kind == "rollbacks":
+        value = parse_rollbacks(text_value, value_path)
+        if operation:
+            raise _fail(path, "rollbacks counts the plan's rollbacks: it takes no operation")
+        if action is None:
+            action = GateAction.HOLD.value
+        elif action == GateAction.ROLLBACK.value:
+            raise _fail(
+                f"{path}.action",
+                "a rollback count can hold or abort; rollback would roll back again at every "
+                "look (the count stays above its limit)",
+            )
     else:
         value = parse_ratio(text_value, value_path)
     text = f"{metric} {op} {_format_value(kind, value)}"
@@ -321,7 +345,7 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
         op=op,
         value=value,
         operation=operation,
-        action=GateAction(action),
+        action=GateAction(action or default_action),
         text=text,
         per_hour=per_hour,
     )
