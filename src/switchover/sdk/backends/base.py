@@ -71,10 +71,12 @@ class Backend(SnapshotSource, Protocol):
 
 
 class SourceBackend:
-    """A bare snapshot source as a backend: it decides; recorded calls go nowhere."""
+    """A snapshot source (and optionally a rollup sink) as a backend. Bare, it decides and
+    recorded calls go nowhere; the store and HTTP backends add their sink and reads."""
 
-    def __init__(self, source: SnapshotSource) -> None:
+    def __init__(self, source: SnapshotSource, sink: Any = None) -> None:
         self.source = source
+        self._sink = sink
 
     def version(self) -> int:
         return self.source.version()
@@ -90,8 +92,9 @@ class SourceBackend:
 
     def write(
         self, rollups: Sequence[tuple[RollupKey, Rollup]], samples: Sequence[dict[str, Any]]
-    ) -> None:
-        return None
+    ) -> WriteReport | None:
+        """What the sink refused, if anything, for the recorder's counts."""
+        return None if self._sink is None else self._sink.write(rollups, samples)
 
     def window(
         self,

@@ -10,15 +10,14 @@ errors and unexpected statuses become :class:`~switchover.errors.StoreError`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from switchover.core.migration import Migration
-from switchover.core.rollup import Rollup, RollupKey, WriteReport
 from switchover.errors import StoreError
+from switchover.sdk.backends.base import SourceBackend
 from switchover.sdk.sinks import HttpSink
 
 DEFAULT_TIMEOUT = 5.0
@@ -66,7 +65,7 @@ class HttpSource:
         self.http.close()
 
 
-class HttpBackend:
+class HttpBackend(SourceBackend):
     """Snapshot, rollups, window and status, all from the switchover server at ``url``.
 
     ``transport`` replaces httpx's network transport (``httpx.MockTransport`` in tests).
@@ -80,26 +79,9 @@ class HttpBackend:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.source = HttpSource(url, token, timeout, transport=transport)
-        self._sink = HttpSink(self.source.http)
-
-    def version(self) -> int:
-        return self.source.version()
-
-    def load(self) -> tuple[int, list[Migration]]:
-        return self.source.load()
-
-    def wait_for_change(self, timeout: float, stop: threading.Event) -> None:
-        self.source.wait_for_change(timeout, stop)
-
-    def close(self) -> None:
-        self.source.close()
-
-    def write(
-        self, rollups: Sequence[tuple[RollupKey, Rollup]], samples: Sequence[dict[str, Any]]
-    ) -> WriteReport | None:
-        """Post the batch with its idempotency key (see :class:`~switchover.sdk.sinks.HttpSink`)."""
-        return self._sink.write(rollups, samples)
+        source = HttpSource(url, token, timeout, transport=transport)
+        super().__init__(source, HttpSink(source.http))
+        self.source: HttpSource = source
 
     def window(
         self,

@@ -11,15 +11,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from switchover.core.clock import Clock
 from switchover.core.migration import Migration
-from switchover.core.rollup import Rollup, RollupKey, WriteReport
 from switchover.metrics.service import MetricsService
 from switchover.rollout.service import RolloutService
+from switchover.sdk.backends.base import SourceBackend
 from switchover.store.engine import create_store_engine, parse_url
 from switchover.store.repository import NOTIFY_CHANNEL, Store
 from switchover.store.rollup_sink import DEFAULT_RETENTION_DAYS, StoreSink
@@ -82,7 +81,7 @@ class StoreSource:
         self.store.dispose()
 
 
-class StoreBackend:
+class StoreBackend(SourceBackend):
     """Snapshot, rollups, window and status, all from the store at ``url``."""
 
     def __init__(
@@ -92,30 +91,15 @@ class StoreBackend:
         retention_days: float = DEFAULT_RETENTION_DAYS,
         clock: Clock | None = None,
     ) -> None:
-        self.source = StoreSource(url)
-        self.store = self.source.store
+        source = StoreSource(url)
         now = (lambda: clock.now().timestamp()) if clock is not None else time.time
-        self._sink = StoreSink(self.store, retention_days=retention_days, time_fn=now)
+        super().__init__(
+            source, StoreSink(source.store, retention_days=retention_days, time_fn=now)
+        )
+        self.source: StoreSource = source
+        self.store = source.store
         self._metrics = MetricsService(self.store, clock)
         self._rollout = RolloutService(self.store)
-
-    def version(self) -> int:
-        return self.source.version()
-
-    def load(self) -> tuple[int, list[Migration]]:
-        return self.source.load()
-
-    def wait_for_change(self, timeout: float, stop: threading.Event) -> None:
-        self.source.wait_for_change(timeout, stop)
-
-    def close(self) -> None:
-        self.source.close()
-
-    def write(
-        self, rollups: Sequence[tuple[RollupKey, Rollup]], samples: Sequence[dict[str, Any]]
-    ) -> WriteReport | None:
-        """What the store refused, if anything, for the recorder's counts."""
-        return self._sink.write(rollups, samples)
 
     def window(
         self,
