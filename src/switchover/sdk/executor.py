@@ -103,14 +103,6 @@ def timed_out(
         raise CandidateTimeout(f"{what} {operation!r} took longer than {limit} s") from None
 
 
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
 class Executor:
     """Deciding, deadlines, failure policy, recording and hooks for one migration."""
 
@@ -131,7 +123,6 @@ class Executor:
         self.ops: dict[str, OperationConfig] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._first_chunk_kw: bool | None = None
 
     def _log(self, event: str, **fields: Any) -> None:
         _log_event(event, self.redactor, **fields)
@@ -339,28 +330,8 @@ class Executor:
         tenant: str | None = None,
         first_chunk_ms: float | None = None,
     ) -> None:
-        """One observation; ``first_chunk_ms`` reaches the recorder once it takes it."""
-        recorder = self.view.recorder
-        if first_chunk_ms is not None:
-            if self._first_chunk_kw is None:
-                self._first_chunk_kw = _accepts(recorder.record, "first_chunk_ms")
-            if self._first_chunk_kw:
-                recorder.record(
-                    self.name,
-                    operation,
-                    side,
-                    latency_ms,
-                    ok,
-                    error_type,
-                    fallback,
-                    outcome,
-                    None,
-                    total_failure,
-                    tenant=tenant,
-                    first_chunk_ms=first_chunk_ms,
-                )
-                return
-        recorder.record(
+        """One observation (``first_chunk_ms`` for a stream)."""
+        self.view.recorder.record(
             self.name,
             operation,
             side,
@@ -372,6 +343,7 @@ class Executor:
             None,
             total_failure,
             tenant=tenant,
+            first_chunk_ms=first_chunk_ms,
         )
 
     def _served(
