@@ -110,7 +110,9 @@ class DemoTraffic:
         handle = self._client.migration(EXAMPLE_NAME)
         handle.configure("llm", feature=LLM_FEATURE)
         for operation, timeout in TIMEOUTS.items():
-            handle.configure(operation, timeout=timeout)
+            # no circuit breaker: the demo shows the controller judging a broken candidate
+            # at the plan's share, which an open circuit would hide by sending it to legacy
+            handle.configure(operation, timeout=timeout, circuit=None)
         if self._filter is not None:
             _ROUTER_LOG.addFilter(self._filter)
         self._started_at = time.monotonic()
