@@ -21,6 +21,7 @@ from switchover.cli import (
     features,
     migrations,
     plans,
+    proxy,
     rollout,
     serve,
     status,
@@ -73,6 +74,7 @@ for _verb, _doc in plans.VERBS.items():
     app.command(_verb, help=_doc)(plans.plan_verb(_verb, _doc))
 app.command()(plans.rollback)
 app.command("loadtest")(worker.loadtest)
+app.command()(proxy.proxy)
 
 # command groups
 app.add_typer(migrations.migration_app, name="migration")
