@@ -56,12 +56,35 @@ WINDOWS: dict[str, ChartWindow] = {
 }
 
 
+MINUTE_WINDOWS = range(2, 361)
+"""Windows of whole minutes (``3m``, ``10m``): a plan's judging window, drawn minute by
+minute on the one-minute tier."""
+
+
 def chart_window(name: str) -> ChartWindow:
     """The window called ``name``; a ValidationError naming ``window`` otherwise."""
     w = WINDOWS.get(name) if isinstance(name, str) else None
+    if w is None and isinstance(name, str) and name.endswith("m") and name[:-1].isdigit():
+        minutes = int(name[:-1])
+        if minutes in MINUTE_WINDOWS and name == f"{minutes}m":
+            w = ChartWindow(name, minutes, 1)
     if w is None:
-        raise ValidationError(f"window {name!r} is not one of {', '.join(WINDOWS)}", field="window")
+        raise ValidationError(
+            f"window {name!r} is not one of {', '.join(WINDOWS)}, nor a number of minutes "
+            f"from {MINUTE_WINDOWS[0]}m to {MINUTE_WINDOWS[-1]}m",
+            field="window",
+        )
     return w
+
+
+def window_for(seconds: float) -> str:
+    """The chart window that shows ``seconds`` (a plan's judging window): that many
+    whole minutes, or the shortest preset window that holds it."""
+    minutes = max(MINUTE_WINDOWS[0], -(-int(seconds) // 60))
+    if minutes in MINUTE_WINDOWS:
+        return f"{minutes}m"
+    fits = [w for w in WINDOWS.values() if w.span_minutes >= minutes]
+    return fits[0].name if fits else "7d"
 
 
 def bucket_start(minute: int, step_minutes: int) -> int:

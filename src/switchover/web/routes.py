@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 from switchover.access import Principal
 from switchover.bootstrap import App
+from switchover.control.scorecard import ScorecardService
 from switchover.errors import AuthError, ForbiddenError, SwitchoverError, ValidationError
 from switchover.metrics.charts import ChartCache
 from switchover.web import actions, session, views
@@ -72,6 +73,7 @@ def dashboard_routes(
     app: App, charts: ChartCache, demo: Callable[[], DemoControl | None]
 ) -> APIRouter:
     web = APIRouter(include_in_schema=False)
+    scores = ScorecardService(app.store, app.clock)
 
     def page(
         request: Request, template: str, build: Callable[[Principal], dict[str, Any]]
@@ -159,19 +161,21 @@ def dashboard_routes(
 
     @web.get("/")
     def index(request: Request) -> Response:
-        return page(request, "index.html", lambda _: {"rows": views.overview(app)})
+        return page(request, "index.html", lambda _: {"rows": views.overview(app, scores)})
 
     @web.get("/migrations/{name}")
     def migration_page(request: Request, name: str) -> Response:
         def build(_: Principal) -> dict[str, Any]:
             now = app.clock.now()
-            control = demo()
+            v = views.migration_view(app, name, scores)
             return {
                 "name": name,
-                "v": views.migration_view(app, name),
+                "v": v,
                 "data": views.data_view(app, now),
                 "audit": views.audit_rows(app.rollout.audit(name, limit=30), now),
-                "demo_status": control.status() if control else None,
+                "demo_status": _demo_status(name),
+                "default_window": views.default_window(v),
+                "windows": views.chart_windows(v),
             }
 
         return page(request, "migration.html", build)
@@ -180,7 +184,15 @@ def dashboard_routes(
 
     @web.get("/ui/migrations")
     def migrations_fragment(request: Request) -> Response:
-        return fragment(request, "_migrations.html", lambda _: {"rows": views.overview(app)})
+        return fragment(
+            request, "_migrations.html", lambda _: {"rows": views.overview(app, scores)}
+        )
+
+    def _demo_status(name: str) -> dict[str, Any] | None:
+        """The demo's controls, on the demo's own migration only."""
+        control = demo()
+        status = control.status() if control else None
+        return status if status is not None and status.get("migration") == name else None
 
     @web.get("/ui/migrations/{name}/charts")
     def chart_data(
@@ -190,6 +202,7 @@ def dashboard_routes(
         try:
             session.principal(request)
             body = charts.charts(name, window, operation or None)
+            body = {**body, **views.chart_marks(app, name, body, operation or None)}
         except SwitchoverError as exc:
             return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
         return _timed(JSONResponse(body), started)
@@ -209,10 +222,11 @@ def dashboard_routes(
             elif panel == "data":
                 context["data"] = views.data_view(app, now)
             elif panel == "demo":
-                control = demo()
-                context["demo_status"] = control.status() if control else None
+                context["demo_status"] = _demo_status(name)
             else:
-                context["v"] = views.migration_view(app, name)
+                context["v"] = views.migration_view(
+                    app, name, scores if panel == "summary" else None
+                )
             return context
 
         return fragment(request, f"_{panel}.html" if panel in PANELS else "error.html", build)
