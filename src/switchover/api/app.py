@@ -23,6 +23,7 @@ from switchover.api.agents import router as agent_routes
 from switchover.api.auth import TokenCache, requires
 from switchover.api.data import router as data_routes
 from switchover.api.ingest import router as ingest_routes
+from switchover.api.ofrep import ofrep_routes
 from switchover.api.plans import router as plan_routes
 from switchover.bootstrap import App
 from switchover.commands import model as cmd
@@ -276,6 +277,7 @@ def create_app(
                 description=body.description,
                 legacy_label=body.legacy_label,
                 candidate_label=body.candidate_label,
+                group=body.group,
                 actor=who.name,
                 reason=body.reason or "",
             ),
@@ -438,6 +440,7 @@ def create_app(
     api.include_router(plan_routes(app))
     api.include_router(data_routes(app))
     api.include_router(agent_routes(app))
+    api.include_router(ofrep_routes())
     api.include_router(dashboard_routes(app, api.state.charts, lambda: api.state.demo))
     mount_static(api)
 

@@ -24,6 +24,11 @@ class CreateMigration(BaseModel):
     description: str = ""
     legacy_label: str = "legacy"
     candidate_label: str = "candidate"
+    group: str | None = Field(
+        None,
+        description="The bucketing group, e.g. an Unleash groupId so callers keep their "
+        "side; default: the migration's name.",
+    )
     reason: str | None = None
 
 

@@ -43,6 +43,14 @@ def migration_create(
     candidate_label: Annotated[
         str, typer.Option("--candidate", help="Label of the candidate side.")
     ] = "candidate",
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            help="Bucketing group hashed with each key (default: the migration's name); give "
+            "an Unleash groupId to keep callers on the side Unleash put them.",
+        ),
+    ] = None,
     by: By = None,
     reason: Reason = "",
     as_json: Json = False,
@@ -59,6 +67,7 @@ def migration_create(
         description=description,
         legacy_label=legacy_label,
         candidate_label=candidate_label,
+        group=group,
         actor=who(by),
         reason=reason,
     )

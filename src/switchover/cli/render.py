@@ -83,6 +83,7 @@ def migration_detail(m: Migration) -> Table:
         ("tenants denied", ", ".join(m.denied_tenants) or "-"),
         ("stickiness", m.stickiness),
         ("tenant key", m.tenant_key),
+        ("bucketing group", m.bucketing_group),
         ("state", m.state.value),
         ("version", str(m.version)),
         (

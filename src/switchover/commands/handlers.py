@@ -143,6 +143,7 @@ def _create(app: App, cmd: c.CreateMigration, _p: Progress) -> Outcome:
         description=cmd.description,
         legacy_label=cmd.legacy_label,
         candidate_label=cmd.candidate_label,
+        group=cmd.group,
         actor=cmd.actor,
         reason=cmd.reason,
     )

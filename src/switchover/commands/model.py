@@ -48,6 +48,8 @@ class CreateMigration(Command):
     description: str = ""
     legacy_label: str = "legacy"
     candidate_label: str = "candidate"
+    group: str | None = None
+    """The bucketing group (Unleash's ``groupId``); None: the migration's name."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -110,7 +110,7 @@ class CompiledMigration:
 
     def __init__(self, m: Migration) -> None:
         self.migration = m
-        self._prefix = m.name + ":"
+        self._prefix = m.bucketing_group + ":"
         self._percentage = m.percentage
         self._stickiness = m.stickiness
         self.tenant_key = m.tenant_key

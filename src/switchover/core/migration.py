@@ -49,6 +49,13 @@ class Migration:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     updated_by: str = ""
+    group: str | None = None
+    """The bucketing group (Unleash's ``groupId``); None: the migration's name."""
+
+    @property
+    def bucketing_group(self) -> str:
+        """What a caller's key is hashed with: ``murmur3(f"{group}:{key}")``."""
+        return self.name if self.group is None else self.group
 
     @property
     def allowed_tenants(self) -> list[str]:
@@ -71,6 +78,7 @@ class Migration:
             "tenants": {"allow": self.allowed_tenants, "deny": self.denied_tenants},
             "stickiness": self.stickiness,
             "tenant_key": self.tenant_key,
+            "group": self.bucketing_group,
             "state": self.state.value,
             "version": self.version,
             "created_at": self.created_at.isoformat() if self.created_at else None,
@@ -97,12 +105,18 @@ class Migration:
             tenants=tenants,
             stickiness=data.get("stickiness", "user_id"),
             tenant_key=data.get("tenant_key", "tenant_id"),
+            group=_stored_group(data["name"], data.get("group")),
             state=State(data.get("state", "draft")),
             version=int(data.get("version", 1)),
             created_at=_parse_time(data.get("created_at")),
             updated_at=_parse_time(data.get("updated_at")),
             updated_by=data.get("updated_by", ""),
         )
+
+
+def _stored_group(name: str, group: str | None) -> str | None:
+    """None when the group is the name: it then follows the default."""
+    return None if group is None or group == name else group
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -132,6 +146,26 @@ def validate_key(value: str, field_name: str) -> str:
             field=field_name,
         )
     return value
+
+
+MAX_GROUP = 255
+
+
+def validate_group(group: object) -> str:
+    """Any text Unleash takes as a ``groupId`` (its feature names have capitals, dots and
+    spaces), within the stored length and without control characters."""
+    if not isinstance(group, str) or not group:
+        raise ValidationError(
+            "`group` must be non-empty text, e.g. an Unleash groupId such as 'voice.v2' "
+            "(leave it out to use the migration's name)",
+            field="group",
+        )
+    if len(group) > MAX_GROUP:
+        raise ValidationError(
+            f"`group` is {len(group)} characters long; at most {MAX_GROUP} are allowed",
+            field="group",
+        )
+    return check_text(group, "group")
 
 
 def _shown(value: object, limit: int = 40) -> str:
@@ -234,12 +268,17 @@ def new_migration(
     description: str = "",
     legacy_label: str = "legacy",
     candidate_label: str = "candidate",
+    group: str | None = None,
     now: datetime,
     actor: str,
 ) -> Migration:
-    """A validated draft migration: master switch on, 0 %, every feature off."""
+    """A validated draft migration: master switch on, 0 %, every feature off.
+
+    ``group`` is the bucketing group (None: the name, so callers bucket as before)."""
+    name = validate_name(name)
     return Migration(
-        name=validate_name(name),
+        name=name,
+        group=None if group is None or group == name else validate_group(group),
         description=_bounded(description, "description", 2000, multiline=True),
         legacy_label=_bounded(legacy_label or "legacy", "legacy_label", 200),
         candidate_label=_bounded(candidate_label or "candidate", "candidate_label", 200),

@@ -96,6 +96,7 @@ class RolloutService:
         description: str = "",
         legacy_label: str = "legacy",
         candidate_label: str = "candidate",
+        group: str | None = None,
         actor: str,
         reason: str | None = None,
     ) -> Migration:
@@ -108,6 +109,7 @@ class RolloutService:
             description=description,
             legacy_label=legacy_label,
             candidate_label=candidate_label,
+            group=group,
             now=now,
             actor=actor,
         )

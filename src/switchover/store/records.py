@@ -141,6 +141,7 @@ def migration_from_row(row: Any) -> Migration:
         created_at=utc(row.created_at),
         updated_at=utc(row.updated_at),
         updated_by=row.updated_by,
+        group=row.bucketing_group,
     )
 
 
@@ -161,6 +162,7 @@ def migration_values(m: Migration) -> dict[str, Any]:
         "created_at": m.created_at,
         "updated_at": m.updated_at,
         "updated_by": m.updated_by,
+        "bucketing_group": m.group,
     }
 
 

@@ -32,6 +32,7 @@ migrations = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.Column("bucketing_group", sa.String(255), nullable=True),  # NULL: the name
     sa.CheckConstraint("percentage >= 0 AND percentage <= 100", name="percentage_range"),
 )
 

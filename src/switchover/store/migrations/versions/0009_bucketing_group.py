@@ -1,9 +1,14 @@
-"""Reserved for issue 18 (standard interfaces; the bucketing group): no change yet.
+"""Migrations: the bucketing group (Unleash's ``groupId``; NULL: the migration's name).
+
+Existing rows keep NULL, so every caller stays in the bucket they were in.
 
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30
 """
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0009"
 down_revision = "0008"
@@ -12,8 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("migrations") as batch:
+        batch.add_column(sa.Column("bucketing_group", sa.String(255), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("migrations") as batch:
+        batch.drop_column("bucketing_group")
