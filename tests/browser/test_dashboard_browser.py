@@ -133,6 +133,10 @@ def test_operator_sets_the_percentage_and_the_audit_log_shows_it(browser: Any, l
     watch = Watch(page, live.base)
     sign_in(page, live.base, tokens["operator"], f"/migrations/{NAME}")
 
+    # the controls stay folded until the operator opens them
+    assert page.locator("#controls").get_attribute("open") is None
+    assert not page.locator("form[data-control=percentage]").is_visible()
+    page.click("#controls > summary")
     form = page.locator("form[data-control=percentage]")
     form.locator("input[name=percentage]").fill("25")
     form.locator("input[name=reason]").fill("ramp from the browser")

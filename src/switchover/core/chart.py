@@ -78,9 +78,12 @@ def chart_window(name: str) -> ChartWindow:
 
 
 def window_for(seconds: float) -> str:
-    """The chart window that shows ``seconds`` (a plan's judging window): that many
-    whole minutes, or the shortest preset window that holds it."""
+    """The chart window that shows ``seconds`` (a plan's judging window): the preset of
+    that span, else that many whole minutes, else the shortest preset that holds it."""
     minutes = max(MINUTE_WINDOWS[0], -(-int(seconds) // 60))
+    same = [w for w in WINDOWS.values() if w.span_minutes == minutes]
+    if same:
+        return same[0].name
     if minutes in MINUTE_WINDOWS:
         return f"{minutes}m"
     fits = [w for w in WINDOWS.values() if w.span_minutes >= minutes]

@@ -205,6 +205,8 @@ def check_row(c: dict[str, Any], gate: Gate | None = None) -> dict[str, Any]:
     """A stored or live check (its ``to_dict``) as a scorecard row: values with units,
     the comparison, the samples and the statistic."""
     kind = gate.kind if gate is not None else _kind_of(c["name"])
+    if c["name"].startswith("sample ratio"):
+        kind = "sample_ratio"
     unit = UNITS.get(kind, "")
     effect = c.get("effect")
     samples = c.get("samples") or {}
@@ -224,6 +226,7 @@ def check_row(c: dict[str, Any], gate: Gate | None = None) -> dict[str, Any]:
 
 
 UNITS = {
+    "sample_ratio": "%",
     "rate": "%",
     "outcome": "%",
     "rate_ratio": "%",
@@ -266,6 +269,8 @@ def _comparison(kind: str, effect: Any, gate: Gate | None) -> str:
         return f"ratio {ratio(effect)}"
     if kind in DIFFS:
         return f"{effect * 100:+.2f} pts"
+    if kind == "sample_ratio":
+        return "—"
     if gate is not None and kind in ("rate", "outcome"):
         return f"limit {pct(gate.value)}"
     if gate is not None and kind in ("latency", "ttfb"):
