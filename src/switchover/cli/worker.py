@@ -46,7 +46,10 @@ def _startup_report(settings: WorkerSettings, backend_state: tuple[bool, str]) -
     )
     print(f"  - Drain timeout: {r['drain_timeout']:g} s")
     if r["migration"]:
-        print(f"  - Rollout migration: {r['migration']} (stickiness campaign_id)")
+        print(
+            f"  - Recording jobs into migration {r['migration']} as {r['side']} "
+            f"({', '.join(r['operations'])})"
+        )
     for name, present in r["secrets"].items():
         print(f"  - {name}: {'SET' if present else 'NOT SET'}")
     print(("✓ " if ok else "✗ ") + f"Backend {why}", flush=True)
@@ -69,6 +72,15 @@ def _run_worker(dev: bool, env_file: Path, check: bool) -> None:
         backend.close()
         return
     require_livekit()
+    from switchover.worker.providers import preload
+
+    plugins = preload()  # on the main thread, as LiveKit requires
+    print(
+        "✓ Provider plugins: "
+        + ", ".join(p for p, ok in plugins.items() if ok)
+        + "".join(f"; {p}: NOT INSTALLED" for p, ok in plugins.items() if not ok),
+        flush=True,
+    )
     if not settings.livekit_url:
         from switchover.errors import ValidationError
 
@@ -88,11 +100,34 @@ def _run_worker(dev: bool, env_file: Path, check: bool) -> None:
         max_queue_depth=settings.max_queue_depth,
         queue_timeout=settings.queue_timeout,
     )
-    core = CoreWorker(settings, Dispatcher(configs, backend.inbound_route), runtime)
+    recorder, client = _job_recorder(settings)
+    core = CoreWorker(
+        settings, Dispatcher(configs, backend.inbound_route), runtime, recorder=recorder
+    )
     try:
         asyncio.run(_serve(core, dev))
     finally:
         backend.close()
+        if client is not None:
+            client.close()  # flushes the last recorded jobs
+
+
+def _job_recorder(settings: WorkerSettings) -> tuple[Any, Any]:
+    """With SWITCHOVER_MIGRATION: a client of the control plane and a job recorder."""
+    if not settings.migration:
+        return None, None
+    from switchover.sdk.client import connect
+    from switchover.worker.recording import JobRecorder
+
+    client = connect(settings.backend_url, token=settings.token)
+    handle = client.migration(settings.migration)
+    if handle.snapshot is None:
+        print(
+            f"✗ Migration {settings.migration} is not on {settings.backend_url} (yet): jobs "
+            "are recorded once it exists",
+            flush=True,
+        )
+    return JobRecorder(handle, settings.side, settings.operations), client
 
 
 async def _serve(core: Any, dev: bool) -> None:

@@ -11,9 +11,10 @@ Jobs run on threads of this process (``JobExecutorType.THREAD``), so they share 
 config cache: that is what makes single-flight and a high hit rate possible.
 Nothing here imports ``livekit`` at module level: switchover works without the extra.
 
-Providers: when a plugin is installed (``livekit-plugins-openai``, ``-cartesia``, …)
-it is built with the agent's own key and model; otherwise the model goes through
-LiveKit Inference as ``provider/model``, with the LiveKit credentials.
+Providers: the plugin each provider needs, built with the agent's own key and model
+(``worker.providers``); a provider without its plugin fails the job, naming the package.
+With ``SWITCHOVER_MIGRATION`` set, each job is recorded into the migration on the
+worker's side (``worker.recording``).
 """
 
 from __future__ import annotations
@@ -21,19 +22,19 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchover.core.dispatch import DispatchRefused
+from switchover.core.dispatch import DispatchRefused, Refusal
 from switchover.worker.calls import Dispatched, Dispatcher
+from switchover.worker.providers import ProviderMissing, build_llm, build_stt, build_tts
+from switchover.worker.recording import JobRecord, JobRecorder
 from switchover.worker.runtime import WorkerRuntime
 from switchover.worker.settings import WorkerSettings
 
 log = logging.getLogger("switchover.worker")
-
-INFERENCE_TTS = {"cartesia": "cartesia/sonic-2", "elevenlabs": "elevenlabs/eleven_flash_v2_5"}
-INFERENCE_STT = {"assemblyai": "assemblyai/universal-streaming", "deepgram": "deepgram/nova-3"}
 
 
 def require_livekit() -> Any:
@@ -46,44 +47,6 @@ def require_livekit() -> Any:
             "the LiveKit worker needs livekit-agents: pip install 'switchover[livekit]'",
             field="livekit",
         ) from exc
-
-
-def _plugin(provider: str) -> Any | None:
-    try:
-        return importlib.import_module(f"livekit.plugins.{provider}")
-    except ImportError:
-        return None
-
-
-def build_llm(config: dict[str, Any]) -> Any:
-    plugin = _plugin(config["llm_provider"])
-    if plugin is not None and hasattr(plugin, "LLM"):
-        return plugin.LLM(
-            model=config["llm_model"],
-            api_key=config["llm_api_key"],
-            temperature=config["temperature"],
-        )
-    return f"{config['llm_provider']}/{config['llm_model']}"
-
-
-def build_tts(config: dict[str, Any]) -> Any:
-    provider, voice = config["tts_provider"], config["voice_id"]
-    plugin = _plugin(provider)
-    if plugin is not None and hasattr(plugin, "TTS"):
-        kwargs: dict[str, Any] = {"api_key": config["tts_api_key"]}
-        if voice and voice != "default":
-            kwargs["voice"] = voice
-        return plugin.TTS(**kwargs)
-    model = INFERENCE_TTS.get(provider, provider)
-    return model if not voice or voice == "default" else f"{model}:{voice}"
-
-
-def build_stt(config: dict[str, Any]) -> Any:
-    provider = config["stt_provider"]
-    plugin = _plugin(provider)
-    if plugin is not None and hasattr(plugin, "STT"):
-        return plugin.STT(api_key=config["stt_api_key"])
-    return INFERENCE_STT.get(provider, provider)
 
 
 @dataclass
@@ -108,6 +71,7 @@ class PreparedCall:
     session: Any
     agent: Any
     timings_ms: dict[str, float] = field(default_factory=dict)
+    record: JobRecord | None = None
 
 
 class CoreWorker:
@@ -117,11 +81,18 @@ class CoreWorker:
         dispatcher: Dispatcher,
         runtime: WorkerRuntime,
         providers: Providers | None = None,
+        recorder: JobRecorder | None = None,
+        converse: Callable[[Any, PreparedCall], Awaitable[None]] | None = None,
     ) -> None:
+        """``recorder``: each job into a migration (None: nothing recorded).
+        ``converse``: what the job does once prepared (default: join the room, start the
+        session, wait for the job's shutdown); tests hand a scripted conversation."""
         self.settings = settings
         self.dispatcher = dispatcher
         self.runtime = runtime
         self.providers = providers or Providers()
+        self.recorder = recorder
+        self.converse = converse or self._in_the_room
 
     def load(self, *_server: Any) -> float:
         """LiveKit's ``load_fnc``: 1.0 means full, and LiveKit sends the job elsewhere.
@@ -147,6 +118,11 @@ class CoreWorker:
     async def prepare(self, ctx: Any) -> PreparedCall:
         """Dispatch the job's metadata and build its session (not started)."""
         dispatched = await self.dispatcher.dispatch(ctx.job.metadata)
+        return self.prepare_dispatched(ctx, dispatched)
+
+    def prepare_dispatched(self, ctx: Any, dispatched: Dispatched) -> PreparedCall:
+        """The session for a dispatched call (not started); ProviderMissing if a
+        provider's plugin is not installed."""
         session, agent = self.build_session(dispatched.config)
         r = dispatched.resolved
         log.info(
@@ -161,26 +137,66 @@ class CoreWorker:
         )
         return PreparedCall(dispatched, session, agent, {"config_ms": r.elapsed_ms})
 
+    async def _in_the_room(self, ctx: Any, prepared: PreparedCall) -> None:
+        await ctx.connect()
+        await prepared.session.start(agent=prepared.agent, room=ctx.room)
+        if prepared.record is not None:
+            prepared.record.session_ready()
+        ended = asyncio.Event()
+
+        async def on_shutdown(*_reason: Any) -> None:
+            ended.set()
+
+        ctx.add_shutdown_callback(on_shutdown)
+        await ended.wait()
+
     async def entrypoint(self, ctx: Any) -> None:
-        """The job: take a slot (or refuse), prepare, start the session, serve the call."""
+        """The job: take a slot (or refuse), prepare, start the session, serve the call;
+        with a recorder, the job's ``call`` (and its session's stt/llm/tts) recorded."""
+        started = time.perf_counter()
+        record: list[JobRecord] = []
 
         async def serve() -> None:
-            prepared = await self.prepare(ctx)
-            await ctx.connect()
-            await prepared.session.start(agent=prepared.agent, room=ctx.room)
-            ended = asyncio.Event()
-
-            async def on_shutdown(*_reason: Any) -> None:
-                ended.set()
-
-            ctx.add_shutdown_callback(on_shutdown)
-            await ended.wait()
+            dispatched = await self.dispatcher.dispatch(ctx.job.metadata)
+            if self.recorder is not None:
+                record.append(self.recorder.job(dispatched.call, started))
+            prepared = self.prepare_dispatched(ctx, dispatched)
+            if record:
+                prepared.record = record[0]
+                record[0].attach(prepared.session)
+            await self.converse(ctx, prepared)
 
         try:
             await self.runtime.run(serve)
         except DispatchRefused as exc:
             log.warning("job %s refused (%s): %s", ctx.job.id, exc.reason.value, exc.message)
+            if exc.reason not in (Refusal.AT_CAPACITY, Refusal.DRAINING):
+                self._record_refusal(ctx, exc, started)
             ctx.shutdown(reason=f"refused: {exc.reason.value}")
+        except ProviderMissing as exc:
+            log.error("job %s failed: %s", ctx.job.id, exc.message)
+            if record:
+                record[0].end(exc)
+            ctx.shutdown(reason=f"failed: {exc.code}")
+        except BaseException as exc:
+            if record:
+                record[0].end(exc)
+            raise
+        else:
+            if record:
+                record[0].end()
+
+    def _record_refusal(self, ctx: Any, exc: DispatchRefused, started: float) -> None:
+        """A job this worker could not serve (unknown agent, no config): a failed call."""
+        if self.recorder is None:
+            return
+        from switchover.core.dispatch import parse_metadata
+
+        try:
+            call = parse_metadata(ctx.job.metadata)
+        except DispatchRefused:
+            return
+        self.recorder.job(call, started).end(exc)
 
     def server(self) -> Any:
         """An ``AgentServer`` for this worker: thread jobs, our load, drain timeout, and its

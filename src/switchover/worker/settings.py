@@ -43,6 +43,29 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     return value
 
 
+def _recording(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+    """SWITCHOVER_SIDE and SWITCHOVER_OPERATIONS: how each job is recorded."""
+    from switchover.worker.recording import OPERATIONS, SIDES
+
+    side = (env.get("SWITCHOVER_SIDE") or "candidate").strip().lower()
+    if side not in SIDES:
+        raise ValidationError(
+            f"SWITCHOVER_SIDE={side!r} is not known: use candidate (the core worker) or "
+            "legacy (a per-agent deployment recording into the same migration)",
+            field="SWITCHOVER_SIDE",
+        )
+    raw = env.get("SWITCHOVER_OPERATIONS") or ",".join(OPERATIONS)
+    operations = tuple(dict.fromkeys(o.strip() for o in raw.split(",") if o.strip()))
+    unknown = [o for o in operations if o not in OPERATIONS]
+    if unknown or not operations:
+        raise ValidationError(
+            f"SWITCHOVER_OPERATIONS={raw!r} names {', '.join(unknown) or 'nothing'}: "
+            f"use some of {', '.join(OPERATIONS)}",
+            field="SWITCHOVER_OPERATIONS",
+        )
+    return side, operations
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     backend_url: str = "http://127.0.0.1:8080"
@@ -56,6 +79,8 @@ class WorkerSettings:
     config_max_staleness: float = 3600.0
     drain_timeout: float = 300.0
     migration: str | None = None
+    side: str = "candidate"
+    operations: tuple[str, ...] = ("stt", "llm", "tts", "call")
     livekit_url: str | None = None
     log_level: str = "INFO"
     http_port: int = 8081
@@ -87,6 +112,7 @@ class WorkerSettings:
             raise ValidationError(
                 f"BACKEND_URL={backend!r} must start with http:// or https://", field="BACKEND_URL"
             )
+        side, operations = _recording(env)
         return cls(
             backend_url=backend,
             token=env.get("SWITCHOVER_TOKEN") or None,
@@ -99,6 +125,8 @@ class WorkerSettings:
             config_max_staleness=_float(env, "CONFIG_MAX_STALENESS", 3600.0, 0.0, 7 * 86_400.0),
             drain_timeout=_float(env, "DRAIN_TIMEOUT", 300.0, 0.0, 86_400.0),
             migration=env.get("SWITCHOVER_MIGRATION") or None,
+            side=side,
+            operations=operations,
             livekit_url=env.get("LIVEKIT_URL") or None,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             http_port=_int(env, "PORT", 8081, 0, 65535),
@@ -122,6 +150,8 @@ class WorkerSettings:
             "drain_timeout": self.drain_timeout,
             "http_port": self.http_port,
             "migration": self.migration,
+            "side": self.side,
+            "operations": list(self.operations),
             "env_file": self.env_file,
             "secrets": {name: bool(self.env.get(name)) for name in (*secret, *providers)},
         }

@@ -20,13 +20,7 @@ from livekit.agents.testing import fake_job_context
 
 from switchover.worker.calls import Dispatcher
 from switchover.worker.config_client import ConfigClient, ConfigRejected
-from switchover.worker.livekit_app import (
-    CoreWorker,
-    Providers,
-    build_llm,
-    build_stt,
-    build_tts,
-)
+from switchover.worker.livekit_app import CoreWorker, Providers
 from switchover.worker.runtime import WorkerRuntime
 from switchover.worker.settings import WorkerSettings
 
@@ -148,10 +142,3 @@ def test_load_fnc_honours_max_concurrency() -> None:
     assert queued.load() == 0.5  # 2 of 2 slots + 2 queue places
     server = core.server()
     assert server.load_fnc() == 1.0  # the server asks the worker's own load
-
-
-def test_providers_fall_back_to_livekit_inference_model_names() -> None:
-    cfg = {**CONFIGS["greeter"], "tts_api_key": None, "stt_api_key": None}
-    assert build_llm(cfg) == "openai/gpt-4o-mini"
-    assert build_tts(cfg) == "cartesia/sonic-2:echo"
-    assert build_stt(cfg) == "assemblyai/universal-streaming"
