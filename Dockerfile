@@ -13,6 +13,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
+# the livekit extra brings livekit-agents and the plugin of every provider a runtime config
+# can name (openai, anthropic, google, groq, mistralai, cartesia, elevenlabs, deepgram,
+# rime, assemblyai): each agent's own keys and models reach its plugin
 RUN pip install ".[livekit]" \
     && useradd --create-home --uid 10001 worker
 USER worker
