@@ -30,7 +30,6 @@ LAYERS: dict[str, int] = {
     "sdk": 3,
     "worker": 3,
     "livekit": 3,
-    "pipecat": 3,
     "": 3,  # the package itself: the SDK's public surface
     "bootstrap": 4,
     "commands": 5,
