@@ -16,7 +16,7 @@ from typing import Any
 from livekit.agents import llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 
-from switchover.livekit._route import Route
+from switchover.sdk.dropin import Route
 
 
 class MigratingLLM(llm.LLM):

@@ -25,7 +25,7 @@ from livekit.agents.types import (
 )
 from livekit.agents.utils import AudioBuffer
 
-from switchover.livekit._route import Replay, Route
+from switchover.sdk.dropin import Replay, Route
 
 
 class MigratingSTT(stt.STT):

@@ -21,7 +21,7 @@ from livekit.agents.types import (
     APIConnectOptions,
 )
 
-from switchover.livekit._route import Replay, Route
+from switchover.sdk.dropin import Replay, Route
 
 
 class MigratingTTS(tts.TTS):

@@ -1,9 +1,11 @@
-"""What the three drop-ins share: which call they route for, and input a fallback replays.
+"""What the framework drop-ins share (``switchover.livekit``, ``switchover.pipecat``):
+which call they route for, and the input a fallback replays.
 
 A drop-in routes through a :class:`~switchover.sdk.pin.PinnedCall` (``m.call(room, ctx)``:
 one side for the whole call, the kill switch still winning) or a migration handle and a
-context (one decision per operation). LiveKit runs every stream in a task of its own,
-so the call's pin is bound in that task's context, not in the caller's ``with`` block.
+context (one decision per operation). LiveKit and Pipecat run every stream in a task of
+their own, so the call's pin is bound in that task's context, not in the caller's
+``with`` block.
 """
 
 from __future__ import annotations
