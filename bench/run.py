@@ -13,6 +13,7 @@ Run from the repository root::
     .venv/bin/python bench/run.py --no-startup
     .venv/bin/python bench/run.py --no-verdicts
     .venv/bin/python bench/run.py --no-stream
+    .venv/bin/python bench/run.py --no-proxy
 
 Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
 laboratory, recorder throughput, memory over 10 million observations; under a minute,
@@ -398,6 +399,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip the stream-route benchmark (bench/stream.py: route_stream, circuit)",
     )
     p.add_argument(
+        "--no-proxy",
+        action="store_true",
+        help="skip the proxy benchmark (bench/proxy.py: added latency at 500 req/s vs direct)",
+    )
+    p.add_argument(
         "--no-verdicts",
         action="store_true",
         help="skip the verdicts benchmark (bench/verdicts.py: false rollbacks, detection delays)",
@@ -592,6 +598,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         ("dashboard", args.no_dashboard),
         ("startup", args.no_startup),
         ("verdicts", args.no_verdicts),
+        ("proxy", args.no_proxy),
     ):
         say()
         if skip:
