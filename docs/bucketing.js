@@ -2,6 +2,8 @@
 // switchover bucketing for Node.js backends (no dependencies).
 // bucket(group, key) = murmur3_x86_32(utf8(group + ':' + key), seed 0) % 100 + 1
 // Same result as switchover.core.bucketing.bucket in Python; see docs/bucketing.md.
+// group: the migration's bucketing group, its name unless created with --group GROUP
+// (`switchover status NAME` shows it), e.g. the groupId of the Unleash strategy it replaces.
 
 function murmur3_32(str, seed) {
   const data = Buffer.from(String(str), 'utf8'); // hash the UTF-8 bytes, not UTF-16 code units
