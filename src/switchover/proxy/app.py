@@ -205,7 +205,7 @@ class ProxyApp:
         elif name == "metrics":
             from switchover.proxy.metrics import render
 
-            body, content_type = render(self)
+            body, content_type = render(self.config.migration, self.counts, self.inflight)
             await send(
                 {
                     "type": "http.response.start",

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-if TYPE_CHECKING:
-    from switchover.proxy.app import ProxyApp
-
 
 class _Collector:
-    def __init__(self, app: ProxyApp) -> None:
-        self.app = app
+    def __init__(self, migration: str, counts: Counter[str], inflight: int) -> None:
+        self.migration = migration
+        self.counts = counts
+        self.inflight = inflight
 
     def collect(self) -> Iterator[Metric]:
-        counts = self.app.counts
+        counts = self.counts
         requests = CounterMetricFamily(
             "switchover_proxy_requests", "Requests the proxy received.", labels=["migration"]
         )
-        requests.add_metric([self.app.config.migration], counts["requests"])
+        requests.add_metric([self.migration], counts["requests"])
         yield requests
         forwarded = CounterMetricFamily(
             "switchover_proxy_forwarded", "Requests forwarded, by side.", labels=["side"]
@@ -51,11 +50,11 @@ class _Collector:
         inflight = GaugeMetricFamily(
             "switchover_proxy_inflight", "Requests being forwarded upstream now."
         )
-        inflight.add_metric([], self.app.inflight)
+        inflight.add_metric([], self.inflight)
         yield inflight
 
 
-def render(app: ProxyApp) -> tuple[bytes, str]:
+def render(migration: str, counts: Counter[str], inflight: int) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(app))  # type: ignore[arg-type]
+    registry.register(_Collector(migration, counts, inflight))  # type: ignore[arg-type]
     return generate_latest(registry), CONTENT_TYPE_LATEST
