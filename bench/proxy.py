@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from harness import percentile, say
 from httpload import free_port
 
@@ -339,10 +341,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 p = out["paths"][name]
                 p["added_p50_ms"] = round(p["p50_ms"] - direct["p50_ms"], 3)
                 p["added_p99_ms"] = round(p["p99_ms"] - direct["p99_ms"], 3)
-            out["throughput"] = {
-                name: round(asyncio.run(closed_loop(paths[name], args.concurrency, args.seconds)))
-                for name in ("switchover", "passthrough", "direct")
-            }
+            out["throughput"] = {}
+            out["cpu_ms_per_request"] = {}
+            serving = {"switchover": sw, "passthrough": pt, "direct": up}
+            for name in ("switchover", "passthrough", "direct"):
+                cpu = psutil.Process(serving[name].proc.pid)
+                before = sum(cpu.cpu_times()[:2])
+                started = time.perf_counter()
+                rate = asyncio.run(closed_loop(paths[name], args.concurrency, args.seconds))
+                served = rate * (time.perf_counter() - started)
+                used = sum(cpu.cpu_times()[:2]) - before
+                out["throughput"][name] = round(rate)
+                out["cpu_ms_per_request"][name] = round(used * 1000 / max(1.0, served), 3)
         finally:
             for p in reversed(procs):
                 p.stop()
@@ -370,6 +380,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{p.get('added_p50_ms', 0):>8.2f} {p.get('added_p99_ms', 0):>8.2f} "
             f"{p['errors']:>7} {out['throughput'][name]:>14,}"
         )
+    cpu = out["cpu_ms_per_request"]
+    say(
+        f"  CPU per request of the serving process (closed loop): switchover "
+        f"{cpu['switchover']:.3f} ms, passthrough {cpu['passthrough']:.3f} ms, "
+        f"upstream alone {cpu['direct']:.3f} ms"
+    )
     say(
         f"  goal: {out['goal']['goal']}: {out['goal']['value']} ms "
         f"{'PASS' if out['goal']['pass'] else 'MISS'}; load average {os.getloadavg()[0]:.2f}"
