@@ -26,10 +26,12 @@ LAYERS: dict[str, int] = {
     "control": 3,
     "data": 3,
     "metrics": 3,
+    "openfeature": 3,
     "rollout": 3,
     "sdk": 3,
     "worker": 3,
     "livekit": 3,
+    "pipecat": 3,
     "": 3,  # the package itself: the SDK's public surface
     "bootstrap": 4,
     "commands": 5,
