@@ -22,6 +22,7 @@ from switchover.cli import (
     migrations,
     plans,
     proxy,
+    report,
     rollout,
     serve,
     status,
@@ -69,6 +70,7 @@ app.command()(status.status)
 app.command()(status.audit)
 app.command()(status.decide)
 app.command()(status.metrics)
+app.command()(report.report)
 app.command()(serve.serve)
 for _verb, _doc in plans.VERBS.items():
     app.command(_verb, help=_doc)(plans.plan_verb(_verb, _doc))

@@ -24,7 +24,7 @@ from switchover.bootstrap import App
 from switchover.control.scorecard import ScorecardService
 from switchover.errors import AuthError, ForbiddenError, SwitchoverError, ValidationError
 from switchover.metrics.charts import ChartCache
-from switchover.web import actions, session, views
+from switchover.web import actions, report, session, views
 from switchover.web.actions import DemoControl
 
 HERE = Path(__file__).parent
@@ -179,6 +179,22 @@ def dashboard_routes(
             }
 
         return page(request, "migration.html", build)
+
+    @web.get("/migrations/{name}/report")
+    def report_page(request: Request, name: str, since: str = "7d") -> Response:
+        """The stakeholders' report: the file ``switchover report --html`` writes."""
+        started = time.perf_counter()
+        try:
+            session.principal(request)
+        except (AuthError, ForbiddenError):
+            return _login_redirect(request)
+        try:
+            html = report.report_html(
+                app, name, since=report.parse_since(since), charts=charts, scores=scores
+            )
+        except SwitchoverError as exc:
+            return _error_page(request, exc)
+        return _timed(HTMLResponse(html), started)
 
     # fragments --------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from switchover.control.scorecard import (
 )
 from switchover.core.changes import changed_fields
 from switchover.core.chart import WINDOWS, window_for
-from switchover.core.checks import ms, p_text, pct, ratio
+from switchover.core.checks import matrix_gates, ms, p_text, pct, ratio
 from switchover.core.judge import human_duration
 from switchover.core.migration import Migration
 from switchover.core.plan import Gate, gate_kind
@@ -178,16 +178,27 @@ FOLDED = ("continue",)
 """Actions whose runs of identical verdicts fold into one line."""
 
 
+def plan_gates(plan: PlanState | None) -> dict[str, Gate]:
+    """Every gate a verdict of this plan may have checked, by its text."""
+    if plan is None:
+        return {}
+    p = plan.plan
+    gates = [*p.guardrails, *(g for phase in p.phases for g in phase.gates)]
+    gates += [g for _, g in matrix_gates(p.matrix, p.operation)]
+    return {g.text: g for g in gates}
+
+
 def verdict_rows(app: App, name: str, now: datetime, limit: int = 60) -> list[dict[str, Any]]:
     """The newest verdicts, a run of identical ``continue`` verdicts folded into one row
     (``count``, the oldest one's ``since``); each with its checks, to open."""
     rows: list[dict[str, Any]] = []
+    gates = plan_gates(app.plans.find(name))
     for v in app.plans.verdicts(name, limit=limit):
         d = v.to_dict(detail=True)
         d["ago"] = ago(now, v.at)
         d["tone"] = "bad" if v.action in BAD else "warn" if v.action == "hold" else "ok"
         d["count"] = 1
-        d["checks"] = [check_row(c) for c in d["checks"]]
+        d["checks"] = [check_row(c, gates.get(c["name"])) for c in d["checks"]]
         prev = rows[-1] if rows else None
         if (
             prev is not None
@@ -396,12 +407,13 @@ def chart_windows(v: dict[str, Any]) -> list[str]:
 
 
 def thresholds(plan: PlanState | None, operation: str | None) -> list[dict[str, Any]]:
-    """The current phase's absolute gates and the guardrails, as lines on their charts."""
-    if plan is None or plan.phase_index < 0:
+    """The guardrails and the current phase's absolute gates, as lines on their charts."""
+    if plan is None:
         return []
     p = plan.plan
+    phase_gates = p.phases[plan.phase_index].gates if plan.phase_index >= 0 else ()
     out = []
-    for scope, gates in (("guardrail", p.guardrails), ("gate", p.phases[plan.phase_index].gates)):
+    for scope, gates in (("guardrail", p.guardrails), ("gate", phase_gates)):
         for g in gates:
             if g.kind not in ("rate", "latency", "ttfb", "outcome"):
                 continue
