@@ -42,6 +42,7 @@ TABLES = (
     "campaigns",
     "agents",
     "ingest_keys",
+    "workers",
 )
 
 

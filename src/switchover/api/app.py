@@ -25,6 +25,7 @@ from switchover.api.data import router as data_routes
 from switchover.api.ingest import router as ingest_routes
 from switchover.api.ofrep import ofrep_routes
 from switchover.api.plans import router as plan_routes
+from switchover.api.workers import router as worker_routes
 from switchover.bootstrap import App
 from switchover.commands import model as cmd
 from switchover.core.access import Role
@@ -437,6 +438,7 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     api.include_router(ingest_routes(app))
+    api.include_router(worker_routes(app))
     api.include_router(plan_routes(app))
     api.include_router(data_routes(app))
     api.include_router(agent_routes(app))

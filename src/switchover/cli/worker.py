@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from switchover.cli import render
-from switchover.cli.common import Json, handled
+from switchover.cli.common import Json, app_of, esc, handled
 
 if TYPE_CHECKING:
     from switchover.worker.settings import WorkerSettings
@@ -104,9 +104,18 @@ def _run_worker(dev: bool, env_file: Path, check: bool) -> None:
     core = CoreWorker(
         settings, Dispatcher(configs, backend.inbound_route), runtime, recorder=recorder
     )
+    beats = None
+    if settings.heartbeat_interval > 0:
+        from switchover.worker.heartbeat import Heartbeat
+
+        beats = Heartbeat(backend.heartbeat, core.heartbeat_body, settings.heartbeat_interval)
+        beats.start()
     try:
         asyncio.run(_serve(core, dev))
     finally:
+        if beats is not None:
+            beats.stop()
+            beats.once()  # the last word: jobs after the drain
         backend.close()
         if client is not None:
             client.close()  # flushes the last recorded jobs
@@ -183,6 +192,42 @@ def worker_start(
 ) -> None:
     """Run the worker for production: MAX_CONCURRENCY enforced, graceful drain on SIGTERM."""
     _run_worker(False, env_file, check)
+
+
+@worker_app.command("list")
+@handled
+def worker_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """The workers that sent a heartbeat: name, version, jobs, load, last seen, and
+    whether each is active (seen within three of its heartbeat intervals)."""
+    from rich.table import Table
+
+    from switchover.worker.registry import WorkerRegistry
+
+    app = app_of(ctx)
+    workers = WorkerRegistry(app.store, app.clock).list()
+    if as_json:
+        render.emit_json(workers)
+        return
+    if not workers:
+        render.console.print(
+            "no worker has sent a heartbeat: start one with 'switchover worker start' "
+            "(BACKEND_URL pointing at 'switchover serve')"
+        )
+        return
+    table = Table(title="workers")
+    for col in ("name", "instance", "version", "status", "jobs", "load", "last seen"):
+        table.add_column(col, justify="right" if col in ("jobs", "load") else "left")
+    for w in workers:
+        table.add_row(
+            esc(w["name"]),
+            esc(w["instance"]),
+            esc(w["version"]),
+            w["status"],
+            f"{w['jobs_active']} / {w['jobs_total']}",
+            f"{w['load']:.0%}",
+            f"{w['seconds_since_seen']:g} s ago",
+        )
+    render.console.print(table)
 
 
 @worker_app.command("cost-estimate")

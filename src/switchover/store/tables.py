@@ -237,3 +237,24 @@ ingest_keys = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_ingest_keys_at", "at"),
 )
+
+# --- the worker registry: the last heartbeat of each worker process (issue 16) -----------
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("instance", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(200), nullable=False),
+    sa.Column("jobs_active", sa.BigInteger, nullable=False),
+    sa.Column("jobs_total", sa.BigInteger, nullable=False),
+    sa.Column("jobs_failed", sa.BigInteger, nullable=False),
+    sa.Column("load", sa.Float, nullable=False),
+    sa.Column("max_concurrency", sa.Integer, nullable=False),
+    sa.Column("interval_seconds", sa.Float, nullable=False),
+    sa.Column("migration", sa.String(200), nullable=True),
+    sa.Column("side", sa.String(20), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_workers_last_seen", "last_seen"),
+)

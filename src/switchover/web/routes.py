@@ -26,6 +26,7 @@ from switchover.errors import AuthError, ForbiddenError, SwitchoverError, Valida
 from switchover.metrics.charts import ChartCache
 from switchover.web import actions, report, session, views
 from switchover.web.actions import DemoControl
+from switchover.worker.registry import WorkerRegistry
 
 HERE = Path(__file__).parent
 PANELS = ("summary", "plan", "verdicts", "audit", "tenants", "data", "demo")
@@ -159,9 +160,15 @@ def dashboard_routes(
 
     # pages ------------------------------------------------------------------------------
 
+    workers = WorkerRegistry(app.store, app.clock)
+
     @web.get("/")
     def index(request: Request) -> Response:
-        return page(request, "index.html", lambda _: {"rows": views.overview(app, scores)})
+        return page(
+            request,
+            "index.html",
+            lambda _: {"rows": views.overview(app, scores), "workers": workers.list()},
+        )
 
     @web.get("/migrations/{name}")
     def migration_page(request: Request, name: str) -> Response:

@@ -60,6 +60,12 @@ class Backend:
             phone_number=m["phone_number"],
         )
 
+    def heartbeat(self, body: dict[str, Any]) -> None:
+        """One heartbeat to the worker registry; raises on a refusal or transport error."""
+        r = self.http.post("/v1/workers/heartbeat", json=body)
+        if r.status_code != 200:
+            raise ConfigUnavailable(f"{self.base_url} answered {r.status_code}: {r.text[:200]}")
+
     def healthy(self) -> tuple[bool, str]:
         """Whether the control plane answers and accepts the token, and a word on why not."""
         try:

@@ -106,6 +106,25 @@ class CoreWorker:
         room = rt.max_concurrency + rt.max_queue_depth
         return min(1.0, (rt.stats.active + rt.stats.queued) / room)
 
+    def heartbeat_body(self) -> dict[str, Any]:
+        """What the registry shows of this worker (``worker.heartbeat``)."""
+        from switchover.worker.heartbeat import instance_name, version
+
+        st = self.runtime.stats
+        return {
+            "instance": instance_name(self.settings.worker_name),
+            "name": self.settings.worker_name,
+            "version": version(),
+            "jobs_active": st.active,
+            "jobs_total": st.started,
+            "jobs_failed": st.failed,
+            "load": round(self.load(), 4),
+            "max_concurrency": self.settings.max_concurrency,
+            "interval": self.settings.heartbeat_interval or 10.0,
+            "migration": self.settings.migration,
+            "side": self.settings.side if self.settings.migration else None,
+        }
+
     def build_session(self, config: dict[str, Any]) -> tuple[Any, Any]:
         agents = require_livekit()
         session = agents.AgentSession(

@@ -43,6 +43,17 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     return value
 
 
+def _heartbeat(env: Mapping[str, str]) -> float:
+    """WORKER_HEARTBEAT_INTERVAL: 0 (none) or 1 to 3600 seconds."""
+    value = _float(env, "WORKER_HEARTBEAT_INTERVAL", 10.0, 0.0, 3600.0)
+    if 0 < value < 1:
+        raise ValidationError(
+            f"WORKER_HEARTBEAT_INTERVAL={value:g} must be 0 (no heartbeat) or 1 to 3600 s",
+            field="WORKER_HEARTBEAT_INTERVAL",
+        )
+    return value
+
+
 def _recording(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
     """SWITCHOVER_SIDE and SWITCHOVER_OPERATIONS: how each job is recorded."""
     from switchover.worker.recording import OPERATIONS, SIDES
@@ -78,6 +89,7 @@ class WorkerSettings:
     config_cache_ttl: float = 300.0
     config_max_staleness: float = 3600.0
     drain_timeout: float = 300.0
+    heartbeat_interval: float = 10.0
     migration: str | None = None
     side: str = "candidate"
     operations: tuple[str, ...] = ("stt", "llm", "tts", "call")
@@ -124,6 +136,7 @@ class WorkerSettings:
             config_cache_ttl=_float(env, "CONFIG_CACHE_TTL", 300.0, 0.0, 86_400.0),
             config_max_staleness=_float(env, "CONFIG_MAX_STALENESS", 3600.0, 0.0, 7 * 86_400.0),
             drain_timeout=_float(env, "DRAIN_TIMEOUT", 300.0, 0.0, 86_400.0),
+            heartbeat_interval=_heartbeat(env),
             migration=env.get("SWITCHOVER_MIGRATION") or None,
             side=side,
             operations=operations,
@@ -148,6 +161,7 @@ class WorkerSettings:
             "config_cache_ttl": self.config_cache_ttl,
             "config_max_staleness": self.config_max_staleness,
             "drain_timeout": self.drain_timeout,
+            "heartbeat_interval": self.heartbeat_interval,
             "http_port": self.http_port,
             "migration": self.migration,
             "side": self.side,
