@@ -54,6 +54,7 @@ from switchover.core.chart import (
 from switchover.core.clock import Clock
 from switchover.core.rollup import Rollup, RollupKey, minute_of
 from switchover.core.window import SIDES
+from switchover.store import rollup_hours
 from switchover.store.repository import Store
 
 MINUTE_HORIZON = 7 * 60
@@ -122,6 +123,8 @@ class _Migration:
     __slots__ = (
         "answers",
         "closed",
+        "hours_below",
+        "hours_from",
         "last_used",
         "load_lock",
         "loaded_from",
@@ -140,6 +143,10 @@ class _Migration:
         """Rows with ids up to this one are read by loads; later ones arrive by the feed."""
         self.loaded_from = _END
         """Every row of this migration with a minute from here on (and id <= max_id) is in."""
+        self.hours_from = _END
+        self.hours_below = -_END
+        """The hour tier's buckets in [hours_from, hours_below) came from the store's hourly
+        rows (:mod:`switchover.store.rollup_hours`): minute rows there skip that tier."""
         self.tiers = {
             1: _Tier(1, min(MINUTE_HORIZON, retention), now_minute),
             5: _Tier(5, min(FIVE_MINUTE_HORIZON, retention), now_minute),
@@ -198,6 +205,8 @@ class ChartCache:
         m = self._tracked(migration, now_minute)
         self._follow()
         since = max(w.starts(now_minute)[0], now_minute - self.retention_minutes)
+        if w.step_minutes == 60:
+            since = self._load_hours(m, since)
         self._load(m, since, now_minute)
         with self._lock:
             self._evict(m, now_minute)
@@ -217,6 +226,7 @@ class ChartCache:
                 "migrations": {
                     name: {
                         "loaded_from_minute": None if m.loaded_from == _END else m.loaded_from,
+                        "hours_from_minute": None if m.hours_from == _END else m.hours_from,
                         "operations": sorted(m.operations),
                         "buckets": {
                             f"{step}m": sum(len(b) for b in t.rollups.values())
@@ -334,20 +344,61 @@ class ChartCache:
                     while chunk := list(islice(rows, APPLY_CHUNK)):
                         with self._lock:
                             for key, count, errors, fallbacks, outcomes, sketch, first in chunk:
-                                for into in self._targets(m, key):
+                                hourly = key.minute >= m.hours_below
+                                for into in self._targets(m, key, hours=hourly):
                                     absorb_parts(
                                         into, count, errors, fallbacks, outcomes, sketch, first
                                     )
                 with self._lock:
                     m.loaded_from = start
 
+    def _load_hours(self, m: _Migration, since: int) -> int:
+        """Fill the hour tier for ``[since, ...)`` from the store's hourly rows, as far as
+        they reach; returns the minute from which minute rows must still be read.
+
+        Only when the hours hold no row the feed brings (their ``through_id`` is at most
+        the migration's ``max_id``); otherwise minute rows are read, as before hours were
+        kept."""
+        with m.load_lock:
+            with self._lock:
+                if m.hours_from <= since:
+                    return max(since, m.hours_below)
+                loaded_from = m.loaded_from
+            with self.store.read() as tx:
+                mark = rollup_hours.settled(tx.conn)
+                if mark is None or mark.through_id > m.max_id:
+                    return since
+                first = since - since % 60
+                upper = min(mark.before_minute, loaded_from, m.hours_from)
+                upper -= upper % 60
+                if upper <= first:
+                    return since
+                parts = [
+                    *rollup_hours.hour_parts(tx.conn, m.name, first, upper),
+                    *rollup_hours.late_parts(
+                        tx.conn, m.name, first, upper, mark.through_id, m.max_id
+                    ),
+                ]
+            with self._lock:
+                tier = m.tiers[60]
+                for key, count, errors, fallbacks, outcomes, sketch, chunk in parts:
+                    for into in self._targets(m, key, only=tier):
+                        absorb_parts(into, count, errors, fallbacks, outcomes, sketch, chunk)
+                if m.hours_below < upper:
+                    m.hours_below = upper
+                m.hours_from = first
+            return max(since, upper)
+
     def _add(self, m: _Migration, key: RollupKey, rollup: Rollup) -> None:
         for into in self._targets(m, key):
             absorb(into, rollup)
 
-    def _targets(self, m: _Migration, key: RollupKey) -> list[Rollup]:
+    def _targets(
+        self, m: _Migration, key: RollupKey, *, hours: bool = True, only: _Tier | None = None
+    ) -> list[Rollup]:
         """The buckets a row for ``key`` merges into (one per tier that still keeps its
-        minute), with every memo those buckets feed dropped."""
+        minute; not the hour tier unless ``hours``; ``only`` one tier), with every memo
+        those buckets feed dropped."""
         op, side, minute = key.operation, key.side, key.minute
         out = []
         m.operations.add(op)
@@ -356,6 +407,8 @@ class ChartCache:
             for k in [k for k, (lo, hi, _) in m.closed.items() if lo <= minute < hi]:
                 del m.closed[k]
         for tier in m.tiers.values():
+            if (only is not None and tier is not only) or (tier.step == 60 and not hours):
+                continue
             b = minute - minute % tier.step
             if b < tier.evicted:
                 continue

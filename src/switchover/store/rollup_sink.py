@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from switchover.core.rollup import Rollup, RollupKey, WriteReport, batch_key
-from switchover.store import ingest_keys
+from switchover.store import ingest_keys, rollup_hours
 from switchover.store.repository import Store
 
 DEFAULT_RETENTION_DAYS = 7.0
@@ -88,6 +88,7 @@ class StoreSink:
                 ingest_keys.prune(tx, now)
         if due:
             self._last_prune = now
+            self.settle_hours(now)
         if refused or refused_samples:
             log.warning(
                 "switchover: the store refused %d rollup(s) (%d calls: %s) and %d sample(s) "
@@ -116,6 +117,18 @@ class StoreSink:
                 tx.prune_rollups(retention_cutoff(now, self.retention_days))
                 ingest_keys.prune(tx, now)
             self._last_prune = now
+            self.settle_hours(now)
+
+    def settle_hours(self, now: float) -> None:
+        """Merge the settled minutes into hourly rows for long charts, and drop hours past
+        their own retention (:mod:`switchover.store.rollup_hours`). A failure is logged:
+        it never costs a flush."""
+        try:
+            with self.store.transaction() as tx:
+                rollup_hours.settle(tx.conn, int(now // 60))
+                rollup_hours.prune(tx.conn, retention_cutoff(now, rollup_hours.HOUR_RETENTION_DAYS))
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("switchover: hourly rollups not settled this time: %s", _describe(exc))
 
     def _prune_due(self, now: float) -> bool:
         return self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_SECONDS
