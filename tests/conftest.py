@@ -43,6 +43,8 @@ TABLES = (
     "agents",
     "ingest_keys",
     "workers",
+    "rollup_hours",
+    "rollup_settled",
 )
 
 
@@ -115,6 +117,10 @@ def _drop_data_tables(url: str) -> None:
     engine = create_store_engine(url)
     data_schema.own.drop_all(engine)
     data_schema.meta.drop_all(engine)
+    with engine.begin() as conn:  # backups' copies of the tables (switchover_backup_…)
+        for name in sa.inspect(conn).get_table_names():
+            if name.startswith("switchover_backup_"):
+                conn.execute(sa.text(f'DROP TABLE "{name}"'))
     engine.dispose()
 
 

@@ -258,3 +258,34 @@ workers = sa.Table(
     sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_workers_last_seen", "last_seen"),
 )
+
+# --- rollups down-sampled to hours for long charts (issue 20) ------------------------------
+
+rollup_hours = sa.Table(
+    "rollup_hours",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("hour", sa.BigInteger, nullable=False),  # its first minute since the epoch
+    sa.Column("migration", sa.String(63), nullable=False),
+    sa.Column("operation", sa.String(63), nullable=False),
+    sa.Column("side", sa.String(20), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("fallbacks", sa.Integer, nullable=False),
+    sa.Column("outcomes", sa.JSON, nullable=False),
+    sa.Column("sketch", sa.JSON, nullable=False),
+    sa.Column("first_chunk", sa.JSON, nullable=True),
+    sa.UniqueConstraint(
+        "migration", "hour", "operation", "side", name="uq_rollup_hours_migration_hour"
+    ),
+)
+
+# one row: the minute before which rollups are merged into rollup_hours, and the last
+# rollup id merged (rows with a higher id arrived later and are read one by one)
+rollup_settled = sa.Table(
+    "rollup_settled",
+    metadata,
+    sa.Column("name", sa.String(20), primary_key=True),
+    sa.Column("before_minute", sa.BigInteger, nullable=False),
+    sa.Column("through_id", sa.BigInteger, nullable=False),
+)
