@@ -234,11 +234,13 @@ def _print_config(described: dict[str, Any], as_json: bool) -> None:
             f"  signature: {esc(sig['header'])}, HMAC-{sig['algorithm'].upper()} "
             f"({sig['encoding']}) with the secret in ${esc(sig['secret_env'])}"
         )
+    safe = ", ".join(described["safe_methods"])
     for r in described["routes"]:
+        repeat = {True: "all", False: "none"}.get(r["repeat_safe"], safe)
         methods = ",".join(r["methods"]) if r["methods"] else "any method"
         render.console.print(
             f"  route {esc(r['path'])} ({methods}) -> operation {esc(r['operation'])}, "
-            f"key {esc(r['key'])}, {r['mode']}, repeat safe: {r['repeat_safe']}"
+            f"key {esc(r['key'])}, {r['mode']}, safe to repeat: {repeat}"
         )
 
 

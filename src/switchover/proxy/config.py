@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -426,7 +427,7 @@ class _Parser:
         feature = data.get("feature", top.get("feature"))
         return Route(
             operation=self.name(
-                data.get("operation", f"route_{i}"), f"{path}.operation", "operation name"
+                data.get("operation") or _operation_of(prefix), f"{path}.operation", "operation"
             ),
             key=self.key(key_raw, f"{path}.key"),
             path=prefix,
@@ -444,6 +445,12 @@ class _Parser:
             ),
             signed=self.flag(data.get("signature"), f"{path}.signature") is not False,
         )
+
+
+def _operation_of(prefix: str) -> str:
+    """A route's default operation name, from its path: ``/webhooks/ghl`` -> ``webhooks.ghl``."""
+    name = re.sub(r"[^A-Za-z0-9_.:-]", "_", prefix.strip("/").replace("/", "."))[:63]
+    return name or DEFAULT_OPERATION
 
 
 def parse(
