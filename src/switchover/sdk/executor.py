@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import switchover.sdk.deadline as deadline
+import switchover.sdk.telemetry as telemetry
 from switchover.core.decision import Decision, Side, circuit_open
 from switchover.core.observation import validate_outcome
 from switchover.core.redact import Redactor, redact, redact_text
@@ -123,6 +124,8 @@ class Executor:
         self.ops: dict[str, OperationConfig] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.telemetry = telemetry.for_migration(name)
+        """Spans and GenAI metrics; None without OpenTelemetry installed."""
 
     def _log(self, event: str, **fields: Any) -> None:
         _log_event(event, self.redactor, **fields)
@@ -200,6 +203,8 @@ class Executor:
                     circuit.decisions.clear()
                 cached = circuit.decisions[id(decision)] = (decision, circuit_open(decision))
             decision = cached[1]
+        if self.telemetry is not None:
+            self.telemetry.decided(cfg.feature, decision)
         return decision, tenant
 
     def decide_pinned(self, pin: Pin, feature: str | None) -> Decision:
@@ -345,6 +350,10 @@ class Executor:
             tenant=tenant,
             first_chunk_ms=first_chunk_ms,
         )
+        if self.telemetry is not None:
+            self.telemetry.observed(
+                operation, side, latency_ms, ok, error_type, fallback, total_failure, first_chunk_ms
+            )
 
     def _served(
         self,
@@ -355,17 +364,20 @@ class Executor:
         outcome: Outcome,
         result: Any,
     ) -> None:
+        latency_ms = (_perf() - started) * 1000.0
         self.view.recorder.record(
             self.name,
             operation,
             side,
-            (_perf() - started) * 1000.0,
+            latency_ms,
             True,
             None,
             False,
             None if outcome is None else self._outcome(outcome, result),
             tenant=tenant,
         )
+        if self.telemetry is not None:
+            self.telemetry.observed(operation, side, latency_ms, True, None, False, False, None)
 
     def _failed(
         self,
