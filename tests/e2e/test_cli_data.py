@@ -424,25 +424,15 @@ def test_rollback_level_data_restores_the_backup_and_rolls_the_migration_back(
     ]
 
     # a tampered backup restores nothing, and traffic is left alone
-    (name,) = query(
-        db,
-        "SELECT name FROM switchover_backup_voice_agent_configs WHERE id = 'cfg0000003'",
-    )[0]
-    query(
-        db,
-        "UPDATE switchover_backup_voice_agent_configs SET name = 'tampered' "
-        "WHERE id = 'cfg0000003'",
-    )
+    copy = f"switchover_{backup_id}_voice_agent_configs"
+    (name,) = query(db, f"SELECT name FROM {copy} WHERE id = 'cfg0000003'")[0]
+    query(db, f"UPDATE {copy} SET name = 'tampered' WHERE id = 'cfg0000003'")
     before = dump(db)
     tampered = run(db, "rollback", NAME, "--level", "data", "--backup-id", backup_id, "--yes")
     assert tampered.returncode == 9, tampered.stderr
     assert "damaged" in flat(tampered.stderr) and "nothing was restored" in flat(tampered.stderr)
     assert dump(db) == before
-    query(
-        db,
-        "UPDATE switchover_backup_voice_agent_configs SET name = :n WHERE id = 'cfg0000003'",
-        {"n": name},
-    )
+    query(db, f"UPDATE {copy} SET name = :n WHERE id = 'cfg0000003'", {"n": name})
 
     # not at a terminal and no --yes: refused, nothing changed
     before = dump(db)

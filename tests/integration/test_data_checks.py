@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from switchover.core.clock import ManualClock
+from switchover.data import backup as backups
 from switchover.data import schema as s
 from switchover.data.checks import CHECKS, Checker, CheckResult, Report
 from switchover.data.migrate import MigrateOptions, Migrator, RunRecord
@@ -494,9 +495,20 @@ def test_fix_repairs_duplicates_and_values_lists_each_change_and_leaves_critical
     for cid in ("c3", "c5", "c6"):  # the disabled copy and the critical rows are untouched
         assert after[cid] == before[cid], cid
     after_dump = dump(source)
+    assert report.backup_id is not None  # taken before the first fix, listed as such
+    (fix_backup,) = [b for b in backups.list_backups(source) if b.id == report.backup_id]
+    assert (fix_backup.kind, backups.label(fix_backup)) == ("pre-fix", "before validate --fix")
+    assert fix_backup.configs == len(before)
+    copies = {t for t in after_dump if t.startswith(f"switchover_{report.backup_id}_")}
+    assert len(copies) == 3
     for table in before_dump:
-        if table != "voice_agent_configs":
+        if table not in ("voice_agent_configs", "switchover_data_backups"):
             assert after_dump[table] == before_dump[table], table
+    # the backup holds the rows as they were before the fixes
+    assert backups.restore(source, report.backup_id)["checksum_verified"]
+    assert rows_by_id(source, "voice_agent_configs") == before
+    run_checks(source, fix=True)
+    assert rows_by_id(source, "voice_agent_configs") == after
 
     # a second run: the fixed checks pass, the critical ones still fail, nothing to fix
     again = run_checks(source, fix=True)

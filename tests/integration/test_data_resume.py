@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from switchover.core.clock import ManualClock
 from switchover.core.transform import to_v2
@@ -25,7 +26,7 @@ from switchover.data.source import Source
 from switchover.errors import LockHeldError
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-TRIALS = 20
+TRIALS = 6
 BATCH = 20
 
 
@@ -149,12 +150,12 @@ def test_a_second_run_changes_nothing(seeded: Source) -> None:
     src = seeded
     first = Migrator(src, ManualClock(NOW)).migrate(MigrateOptions(skip_invalid=True))
     assert first.status == "completed"
-    everything = (*s.SOURCE_TABLES, s.runs, s.backups, *s.MIRRORS.values())
-    before = dump(src, everything)
+    everything = (*s.SOURCE_TABLES, s.runs, s.backups)
+    before = dump(src, everything), sa.inspect(src.engine).get_table_names()
     again = Migrator(src, ManualClock(NOW)).migrate(MigrateOptions(skip_invalid=True))
     assert again.status == "up_to_date"
     assert again.counts.configs_migrated == 0
-    assert dump(src, everything) == before
+    assert (dump(src, everything), sa.inspect(src.engine).get_table_names()) == before
 
 
 def test_a_concurrent_run_is_refused_naming_the_holder(seeded: Source) -> None:

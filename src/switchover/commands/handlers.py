@@ -389,7 +389,9 @@ def _data_source(app: App, url: str | None) -> tuple[Any, bool]:
 
 
 def _rollback_data(app: App, cmd: c.Rollback, progress: Progress) -> Outcome:
-    """Traffic to legacy first, then the verified restore; nothing before all is checked."""
+    """Every check first (the migration exists, the data lock is free, the backup's
+    checksum and its tables' columns); then traffic to legacy and the restore. Only a
+    restore failing after the traffic moved leaves a change, and the error says which."""
     from switchover.data import backup as backups
 
     if not (cmd.backup_id or "").strip():
@@ -400,21 +402,25 @@ def _rollback_data(app: App, cmd: c.Rollback, progress: Progress) -> Outcome:
     app.rollout.get(cmd.migration)  # a typo in the name stops here: nothing changed
     source, own = _data_source(app, cmd.source)
     try:
-        info = backups.verify(source, cmd.backup_id)
-        total = _rollback(
-            app,
-            replace(cmd, level="total", reason=cmd.reason or f"data rollback to {cmd.backup_id}"),
-            progress,
-        )
-        try:
-            restored = backups.restore(source, cmd.backup_id, progress=progress, verified=info)
-        except SwitchoverError as exc:
-            raise type(exc)(
-                f"{cmd.migration} was rolled back (total: percentage 0, master switch off, "
-                f"audited), but restoring {cmd.backup_id} failed and changed no data: "
-                f"{exc.template}",
-                field=exc.field,
-            ) from exc
+        with backups.prepared(
+            source, cmd.backup_id, holder=f"rollback of {cmd.migration}"
+        ) as restoration:
+            total = _rollback(
+                app,
+                replace(
+                    cmd, level="total", reason=cmd.reason or f"data rollback to {cmd.backup_id}"
+                ),
+                progress,
+            )
+            try:
+                restored = restoration.run(progress)
+            except SwitchoverError as exc:
+                raise type(exc)(
+                    f"{cmd.migration} was rolled back (total: percentage 0, master switch "
+                    f"off, audited), but restoring {cmd.backup_id} failed and changed no data: "
+                    f"{exc.template}",
+                    field=exc.field,
+                ) from exc
         _audit(
             app,
             cmd.migration,
@@ -446,6 +452,8 @@ def _restore(app: App, cmd: c.Restore, progress: Progress) -> Outcome:
     from switchover.data import backup as backups
 
     actor_name(cmd.actor)
+    if cmd.run_id:
+        return _abandon_run(app, cmd, progress)
     source, own = _data_source(app, cmd.source)
     try:
         restored = backups.restore(source, cmd.backup_id, progress=progress)
@@ -462,6 +470,34 @@ def _restore(app: App, cmd: c.Restore, progress: Progress) -> Outcome:
         (Change("data", None, f"restored {cmd.backup_id}"),),
         data=restored,
     )
+
+
+def _abandon_run(app: App, cmd: c.Restore, progress: Progress) -> Outcome:
+    from switchover.data.migrate import Migrator
+
+    assert cmd.run_id is not None
+    source, own = _data_source(app, cmd.source)
+    try:
+        result = Migrator(source, app.clock).abandon(cmd.run_id, progress=progress)
+    finally:
+        if own:
+            source.dispose()
+    backup_id = result["backup_id"]
+    _audit(app, AUDIT_DATA, "abandon_run", cmd, None, {"run": cmd.run_id, "backup_id": backup_id})
+    if backup_id is None:
+        message = f"run {cmd.run_id} marked abandoned; it had no backup, so its changes stay"
+        changes: tuple[Change, ...] = (Change("run", cmd.run_id, "abandoned"),)
+    else:
+        r = result["restored"]
+        message = (
+            f"run {cmd.run_id} abandoned: restored its backup {backup_id} ({r['configs']} "
+            f"configs, {r['calls']} calls, {r['metrics']} metrics), checksum verified"
+        )
+        changes = (
+            Change("data", None, f"restored {backup_id}"),
+            Change("run", cmd.run_id, "abandoned"),
+        )
+    return Outcome(message, changes, data=result)
 
 
 # --- tokens ----------------------------------------------------------------------------

@@ -129,11 +129,17 @@ class Rollback(MigrationCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Restore(Command):
-    """Put a data backup back, verified before and after; traffic is not touched."""
+    """Put a data backup back, verified before and after; traffic is not touched.
+
+    With ``run_id`` (``data migrate --abandon RUN``): that unfinished data-migration run
+    is undone, its own backup restored and the run marked abandoned in one transaction;
+    ``backup_id`` is then the run's and may be left empty.
+    """
 
     verb: ClassVar[str] = "restore"
     backup_id: str
     source: str | None = field(default=None, compare=False)
+    run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

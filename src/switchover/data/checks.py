@@ -21,7 +21,17 @@ value_constraints  medium     a language is not a tag like ``es`` or ``es-MX``, 
 ``fix`` repairs what is safe to repair and says exactly what it changed: duplicates
 keep the oldest enabled config and disable the others; languages are rewritten in
 canonical form when they are recognisable; empty special instructions are dropped;
-speed and pitch are clamped. Critical problems are never "fixed".
+speed and pitch are clamped. Critical problems are never "fixed". It holds the
+data-migration lock (no run or restore meanwhile) and first takes a backup of the
+scope, in the transaction that makes the fixes (``backups`` lists it as taken before
+``validate --fix``); when nothing needs fixing, neither is kept.
+
+Warnings (seed 003 §6.3) do not fail the validation: calls whose outcome is still in a
+legacy format (``COMPLETED``, ``no answer``), and configs a run left on v1 on purpose
+with ``--skip-invalid``. Those configs are judged exactly as the run judged them: when
+the newest completed run covering the scope used ``--skip-invalid``, the critical
+checks look at migrated configs, and the ones left on v1 are listed as a warning with
+the same count the run reported.
 """
 
 from __future__ import annotations
@@ -33,10 +43,15 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 
+from switchover.core.clock import Clock, SystemClock
+from switchover.core.outcomes import OUTCOMES
 from switchover.core.transform import ASSISTANT_TYPES, normalize_language
+from switchover.data import layout as lay
+from switchover.data import reflect as r
 from switchover.data import schema as s
 from switchover.data.source import Scope, Source
 from switchover.errors import ValidationError
+from switchover.store.locks import NamedLock, local_holder
 
 SEVERITY = {
     "record_count": "critical",
@@ -69,6 +84,9 @@ class CheckResult:
 @dataclass
 class Report:
     checks: list[CheckResult]
+    warnings: list[str] = field(default_factory=list)
+    backup_id: str | None = None
+    """The backup ``--fix`` took before changing anything."""
 
     @property
     def critical_failed(self) -> list[CheckResult]:
@@ -84,6 +102,8 @@ class Report:
             "total": len(self.checks),
             "passed": sum(c.passed for c in self.checks),
             "failed": sum(not c.passed for c in self.checks),
+            "warnings": self.warnings,
+            "backup_id": self.backup_id,
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -116,25 +136,136 @@ def _result(name: str, problems: list[str], ok_msg: str, bad_msg: str) -> CheckR
     )
 
 
-class Checker:
-    """Runs checks on one scope. ``migrated_only`` restricts integrity and keys to v2 rows
-    (the verify step of a run that left invalid v1 rows alone on purpose)."""
+class _NothingFixed(Exception):
+    def __init__(self, results: list[CheckResult]) -> None:
+        self.results = results
 
-    def __init__(self, source: Source, scope: Scope, *, migrated_only: bool = False) -> None:
+
+class Checker:
+    """Runs checks on one scope. ``skip_invalid``: judge v1 configs as a run with
+    ``--skip-invalid`` does (its verify step); by default, as the newest completed run
+    covering the scope did."""
+
+    def __init__(
+        self,
+        source: Source,
+        scope: Scope,
+        *,
+        skip_invalid: bool | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.source = source
         self.scope = scope
-        self.migrated_only = migrated_only
+        self.skip_invalid = skip_invalid
+        self.clock = clock or SystemClock()
         self.v2 = True
+        self.left_by: str | None = None
+        self._layout: lay.Layout | None = None
+
+    @property
+    def layout(self) -> lay.Layout:
+        assert self._layout is not None
+        return self._layout
+
+    @property
+    def migrated_only(self) -> bool:
+        return self.left_by is not None
 
     def run(self, names: Iterable[str] = CHECKS, *, fix: bool = False) -> Report:
         src = self.source
         src.require(s.tenants, s.configs, s.calls, s.metrics)
+        with src.connect() as conn:
+            self._layout = lay.load(conn)
         self.v2 = src.has_v2_columns()  # a v1 table before `migrate` adds the v2 columns
-        results = []
+        self.left_by = self._skipping_run()
+        names = list(names)
+        if fix:
+            return self._fix(names)
         with src.begin() as conn:
-            for name in names:
-                results.append(getattr(self, name)(conn, fix))
-        return Report(results)
+            results = [getattr(self, name)(conn, False) for name in names]
+            warnings = self._warnings(conn)
+        return Report(results, warnings)
+
+    def _fix(self, names: list[str]) -> Report:
+        """Under the lock, in one transaction: a backup of the scope, then the fixes. The
+        backup is dropped with the transaction when there was nothing to fix."""
+        from switchover.data import backup as backups
+
+        src = self.source
+        src.ensure_own()
+        lock = NamedLock(
+            src.store, backups.LOCK_NAME, local_holder("validate --fix"), ttl=300.0,
+            table=s.data_locks,
+        )  # fmt: skip
+        lock.require("a data migration or restore")
+        try:
+            with src.begin() as conn:
+                info = backups.create(
+                    src, conn, self.scope, now=self.clock.now(), run_id=None, kind="pre-fix"
+                )
+                results = [getattr(self, name)(conn, True) for name in names]
+                if not any(c.fixed for c in results):
+                    raise _NothingFixed(results)
+                warnings = self._warnings(conn)
+        except _NothingFixed as nothing:
+            with src.connect() as conn:
+                warnings = self._warnings(conn)
+            return Report(nothing.results, warnings)
+        finally:
+            lock.release()
+        return Report(results, warnings, backup_id=info.id)
+
+    def _skipping_run(self) -> str | None:
+        """The run whose ``--skip-invalid`` left v1 configs of this scope on purpose."""
+        if self.skip_invalid is not None:
+            return "this run" if self.skip_invalid else None
+        src = self.source
+        if not src.has(s.runs):
+            return None
+        mine = set(self.scope.tenant_ids or ())
+        with src.connect() as conn:
+            runs = src.fetch(
+                conn,
+                f"SELECT id, options FROM {s.runs.name} WHERE status = 'completed' "
+                "ORDER BY finished_at DESC, id DESC LIMIT 500",
+            )
+        for run_id, options in runs:
+            opts = orjson.loads(options)
+            theirs = opts.get("tenant_ids")
+            if theirs is not None and (not mine or not mine <= set(theirs)):
+                continue
+            return str(run_id) if opts.get("skip_invalid") else None
+        return None
+
+    def _warnings(self, conn: Connection) -> list[str]:
+        src = self.source
+        out: list[str] = []
+        canonical = ", ".join(f"'{o}'" for o in OUTCOMES)
+        where, params = self._where(f"outcome IS NOT NULL AND outcome NOT IN ({canonical})")
+        legacy = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_calls WHERE {where}", params)
+        if legacy:
+            out.append(
+                f"{legacy} calls with legacy outcome format (`switchover data migrate` "
+                "infers the canonical outcome)"
+            )
+        if self.left_by is not None:
+            where, params = self._where(
+                "schema_version IS NULL OR schema_version <> 'v2'",
+                f"NOT ({self.layout.eligible()})",
+            )
+            ids = self._ids(
+                conn,
+                f"SELECT {r.quote(self.layout.configs.key)} FROM voice_agent_configs WHERE "
+                f"{where} ORDER BY {r.quote(self.layout.configs.key)}",
+                params,
+            )
+            if ids:
+                shown = ", ".join(ids[:EXAMPLES]) + (" …" if len(ids) > EXAMPLES else "")
+                out.append(
+                    f"{len(ids)} configs left on v1 by {self.left_by} (--skip-invalid: missing "
+                    f"tenant or name): {shown}"
+                )
+        return out
 
     # helpers -------------------------------------------------------------------------
 
@@ -142,7 +273,25 @@ class Checker:
         return self.scope.join(*parts, column=column)
 
     def _ids(self, conn: Connection, sql: str, params: tuple[Any, ...]) -> list[str]:
-        return [str(r[0]) for r in self.source.fetch(conn, sql, params)]
+        return [str(row[0]) for row in self.source.fetch(conn, sql, params)]
+
+    @property
+    def _ck(self) -> str:
+        return r.quote(self.layout.configs.key)
+
+    @property
+    def _kk(self) -> str:
+        return r.quote(self.layout.calls.key)
+
+    @property
+    def _created(self) -> str:
+        return "created_at" if self.layout.configs.has("created_at") else self._ck
+
+    def _encoded(self, column: str, value: Any) -> Any:
+        """A value ``_values`` wrote as JSON text, as the column's type takes it."""
+        if isinstance(value, str) and self.layout.configs[column].kind != r.TEXT:
+            value = orjson.loads(value)
+        return self.layout.encode(column, value, sqlite=self.source.sqlite)
 
     def _v2_only(self) -> str:
         return "schema_version = 'v2'" if self.migrated_only else ""
@@ -176,11 +325,12 @@ class Checker:
                 if calls < b_calls:
                     problems.append(f"{b_calls - calls} call(s) fewer than in {bid}")
         v2where, v2params = self._where("c.schema_version = 'v2'", column="c.tenant_id")
+        ck, ref = self._ck, r.quote(self.layout.metrics_ref)
         missing = self._ids(
             conn,
-            "SELECT c.id FROM voice_agent_configs c WHERE "
+            f"SELECT c.{ck} FROM voice_agent_configs c WHERE "
             f"{v2where} AND NOT EXISTS (SELECT 1 FROM voice_agent_metrics m "
-            "WHERE m.config_id = c.id) ORDER BY c.id",
+            f"WHERE m.{ref} = c.{ck}) ORDER BY c.{ck}",
             v2params,
         )
         problems.extend(f"v2 config {i} has no metrics row" for i in missing)
@@ -193,27 +343,34 @@ class Checker:
 
     def data_integrity(self, conn: Connection, fix: bool) -> CheckResult:
         src = self.source
+        layout, ck = self.layout, self._ck
         where, params = self._where(
-            "tenant_id IS NULL OR tenant_id = '' OR name IS NULL OR TRIM(name) = ''",
+            f"{layout.blank(layout.configs, 'tenant_id')} OR "
+            f"{layout.blank(layout.configs, 'name')}",
             self._v2_only(),
         )
         problems = [
             f"config {i}: tenant_id or name is missing"
             for i in self._ids(
-                conn, f"SELECT id FROM voice_agent_configs WHERE {where} ORDER BY id", params
+                conn, f"SELECT {ck} FROM voice_agent_configs WHERE {where} ORDER BY {ck}", params
             )
         ]
         v2where, v2params = self._where("schema_version = 'v2'")
-        cols = ["id", "assistant_type", "voice_config", "personality", "capabilities"]
+        cols = [ck, "assistant_type", "voice_config", "personality", "capabilities"]
         if not self.v2:
-            cols = ["id", "NULL", "NULL", "NULL", "NULL"]
-        for rows in src.pages(conn, "voice_agent_configs", cols, where=v2where, params=v2params):
+            cols = [ck, "NULL", "NULL", "NULL", "NULL"]
+        for rows in src.pages(
+            conn, "voice_agent_configs", cols, key=ck, where=v2where, params=v2params
+        ):
             for row in rows:
                 problems.extend(_v2_shape(row))
-        cwhere, cparams = self._where("config_id IS NULL")
+        ref = r.quote(layout.config_ref)
+        cwhere, cparams = self._where(f"{ref} IS NULL")
         problems.extend(
-            f"call {i}: config_id is missing"
-            for i in self._ids(conn, f"SELECT id FROM voice_agent_calls WHERE {cwhere}", cparams)
+            f"call {i}: {layout.config_ref} is missing"
+            for i in self._ids(
+                conn, f"SELECT {self._kk} FROM voice_agent_calls WHERE {cwhere}", cparams
+            )
         )
         return _result(
             "data_integrity",
@@ -223,26 +380,34 @@ class Checker:
         )
 
     def foreign_keys(self, conn: Connection, fix: bool) -> CheckResult:
+        layout, ck = self.layout, self._ck
         w1, p1 = self._where(
-            "c.tenant_id IS NULL OR c.tenant_id NOT IN (SELECT id FROM tenants)",
+            f"c.tenant_id IS NULL OR NOT {layout.tenant_exists('c')}",
             "c.schema_version = 'v2'" if self.migrated_only else "",
             column="c.tenant_id",
         )
         problems = [
             f"config {i}: tenant does not exist"
-            for i in self._ids(conn, f"SELECT c.id FROM voice_agent_configs c WHERE {w1}", p1)
+            for i in self._ids(conn, f"SELECT c.{ck} FROM voice_agent_configs c WHERE {w1}", p1)
         ]
+        ref = r.quote(layout.config_ref)
         w2, p2 = self._where(
-            "config_id IS NOT NULL AND config_id NOT IN (SELECT id FROM voice_agent_configs)"
+            f"k.{ref} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM voice_agent_configs c "
+            f"WHERE c.{ck} = k.{ref})",
+            column="k.tenant_id",
         )
         problems += [
             f"call {i}: config does not exist"
-            for i in self._ids(conn, f"SELECT id FROM voice_agent_calls WHERE {w2}", p2)
+            for i in self._ids(conn, f"SELECT k.{self._kk} FROM voice_agent_calls k WHERE {w2}", p2)
         ]
-        w3, p3 = self._where("config_id NOT IN (SELECT id FROM voice_agent_configs)")
+        mref = r.quote(layout.metrics_ref)
+        w3, p3 = self._where(
+            f"NOT EXISTS (SELECT 1 FROM voice_agent_configs c WHERE c.{ck} = m.{mref})",
+            column="m.tenant_id",
+        )
         problems += [
             f"metrics {i}: config does not exist"
-            for i in self._ids(conn, f"SELECT config_id FROM voice_agent_metrics WHERE {w3}", p3)
+            for i in self._ids(conn, f"SELECT m.{mref} FROM voice_agent_metrics m WHERE {w3}", p3)
         ]
         return _result(
             "foreign_keys",
@@ -253,8 +418,9 @@ class Checker:
 
     def schema_version(self, conn: Connection, fix: bool) -> CheckResult:
         where, params = self._where("schema_version IS NULL OR schema_version <> 'v2'")
+        ck = self._ck
         ids = self._ids(
-            conn, f"SELECT id FROM voice_agent_configs WHERE {where} ORDER BY id", params
+            conn, f"SELECT {ck} FROM voice_agent_configs WHERE {where} ORDER BY {ck}", params
         )
         return _result(
             "schema_version",
@@ -268,8 +434,8 @@ class Checker:
         where, params = self._where("enabled = ?")
         rows = src.fetch(
             conn,
-            f"SELECT id, tenant_id, name, created_at FROM voice_agent_configs WHERE {where} "
-            "ORDER BY tenant_id, created_at, id",
+            f"SELECT {self._ck}, tenant_id, name, {self._created} FROM voice_agent_configs "
+            f"WHERE {where} ORDER BY tenant_id, {self._created}, {self._ck}",
             (True, *params),
         )
         first: dict[tuple[str, str], str] = {}
@@ -277,9 +443,9 @@ class Checker:
         for cid, tenant, name, _created in rows:
             key = (str(tenant), (name or "").strip().casefold())
             if key in first:
-                extra.append((cid, first[key]))
+                extra.append((str(cid), first[key]))
             else:
-                first[key] = cid
+                first[key] = str(cid)
         result = _result(
             "duplicates",
             [f"config {c} duplicates {k} (same tenant and name, both enabled)" for c, k in extra],
@@ -289,7 +455,7 @@ class Checker:
         if fix and extra:
             src.executemany(
                 conn,
-                "UPDATE voice_agent_configs SET enabled = ? WHERE id = ?",
+                f"UPDATE voice_agent_configs SET enabled = ? WHERE {self._ck} = ?",
                 [(False, c) for c, _ in extra],
             )
             result.fixed = [
@@ -311,10 +477,13 @@ class Checker:
         problems: list[str] = []
         fixes: list[dict[str, Any]] = []
         updates: list[tuple[Any, ...]] = []
-        cols = ["id", "schema_version", "language", "voice_config", "personality"]
+        ck = self._ck
+        cols = [ck, "schema_version", "language", "voice_config", "personality"]
         if not self.v2:
-            cols = ["id", "'v1'", "language", "NULL", "NULL"]
-        for rows in src.pages(conn, "voice_agent_configs", cols, where=where, params=params):
+            cols = [ck, "'v1'", "language", "NULL", "NULL"]
+        for rows in src.pages(
+            conn, "voice_agent_configs", cols, key=ck, where=where, params=params
+        ):
             for row in rows:
                 if _quick_ok(row):
                     continue
@@ -322,11 +491,21 @@ class Checker:
                 problems.extend(found)
                 if changes:
                     fixes.extend(changes)
-                    updates.append((*new_values, row[0]))
+                    language, voice, person = new_values
+                    updates.append(
+                        (
+                            language,
+                            self._encoded("voice_config", voice),
+                            self._encoded("personality", person),
+                            row[0],
+                        )
+                    )
         cwhere, cparams = self._where("duration_seconds < 0 OR latency_ms < 0")
         problems += [
             f"call {i}: negative duration or latency (not fixable: correct it at the source)"
-            for i in self._ids(conn, f"SELECT id FROM voice_agent_calls WHERE {cwhere}", cparams)
+            for i in self._ids(
+                conn, f"SELECT {self._kk} FROM voice_agent_calls WHERE {cwhere}", cparams
+            )
         ]
         result = _result(
             "value_constraints",
@@ -338,7 +517,7 @@ class Checker:
             src.executemany(
                 conn,
                 "UPDATE voice_agent_configs SET language = ?, voice_config = ?, personality = ? "
-                "WHERE id = ?",
+                f"WHERE {self._ck} = ?",
                 updates,
             )
             result.fixed = fixes
@@ -346,9 +525,12 @@ class Checker:
 
 
 def _loads(text: Any) -> Any:
+    """JSON text parsed; jsonb and arrays come from the driver parsed already."""
+    if text is None or isinstance(text, dict | list):
+        return text
     try:
-        return orjson.loads(text) if text is not None else None
-    except orjson.JSONDecodeError:
+        return orjson.loads(text)
+    except (orjson.JSONDecodeError, TypeError):
         return _BAD
 
 

@@ -10,6 +10,16 @@ still to do (configs not on v2, calls without a canonical outcome, v2 configs wi
 metrics), so running again, or resuming from an older checkpoint, changes nothing that
 is already done. One run at a time holds the data-migration lock (an advisory lock on
 PostgreSQL, a lease row on SQLite) and a second is refused with the holder's run id.
+
+The tables are read as they are declared (:mod:`switchover.data.layout`): any key type,
+joins on the declared foreign keys, v2 values written as each column's type takes them.
+Before anything is written, and in the dry run alike, :meth:`Migrator.preflight`
+checks the columns and their types, that the lock is free, that no earlier run was
+left unfinished (a new run would back up its half-migrated rows: finish it with
+``--resume RUN`` or undo it with ``--abandon RUN``), the v1 rows, and the transform on
+one row. On PostgreSQL each batch reads its rows ``FOR UPDATE`` and writes them with
+one ``UPDATE … FROM (VALUES …)``: a legacy write to a row's v1 columns waits for the
+batch that holds the row instead of slipping in between its read and its write.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -28,12 +39,15 @@ from sqlalchemy.engine import Connection
 
 from switchover.core.clock import Clock
 from switchover.core.outcomes import OUTCOMES, infer_outcome, p95
-from switchover.core.transform import V1_FIELDS, Transform, check_v2, to_v2
+from switchover.core.transform import V1_FIELDS, V2_FIELDS, Transform, check_v2, to_v2
 from switchover.data import backup as backups
+from switchover.data import layout as lay
+from switchover.data import reflect as r
 from switchover.data import schema as s
 from switchover.data.checks import Checker, Report
 from switchover.data.source import Progress, Scope, Source, no_progress
 from switchover.errors import (
+    ConflictError,
     DataCheckError,
     NotFoundError,
     SwitchoverError,
@@ -46,16 +60,10 @@ LOCK_NAME = backups.LOCK_NAME
 MAX_BATCH = 10_000
 
 
-def _eligible(alias: str = "voice_agent_configs") -> str:
-    """A correlated EXISTS rather than ``IN (SELECT …)``, so that SQLite keeps walking the
-    primary key for ``ORDER BY id LIMIT n`` instead of the tenant index."""
-    return (
-        f"EXISTS (SELECT 1 FROM tenants t WHERE t.id = {alias}.tenant_id) "
-        f"AND {alias}.name IS NOT NULL AND TRIM({alias}.name) <> ''"
-    )
+def eligible(layout: lay.Layout, alias: str = "voice_agent_configs") -> str:
+    return layout.eligible(alias)
 
 
-_ELIGIBLE = _eligible()
 _NOT_V2 = "schema_version IS NULL OR schema_version <> 'v2'"
 _CANONICAL = ", ".join(f"'{o}'" for o in OUTCOMES)
 _NEEDS_OUTCOME = f"outcome IS NULL OR outcome NOT IN ({_CANONICAL})"
@@ -109,6 +117,7 @@ class Preview:
     invalid_configs: int
     validation: Report
     samples: list[dict[str, Any]] = field(default_factory=list)
+    columns_to_add: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +128,7 @@ class Preview:
             "invalid_configs": self.invalid_configs,
             "validation": self.validation.to_dict(),
             "samples": self.samples,
+            "columns_to_add": self.columns_to_add,
         }
 
 
@@ -170,7 +180,7 @@ def load_transform(path: str | None) -> Transform:
     return fn  # type: ignore[no-any-return]
 
 
-def _run_from_row(r: tuple[Any, ...]) -> RunRecord:
+def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
     (
         rid,
         status,
@@ -184,7 +194,7 @@ def _run_from_row(r: tuple[Any, ...]) -> RunRecord:
         started,
         updated,
         finished,
-    ) = r
+    ) = row
     return RunRecord(
         id=rid,
         status=status,
@@ -216,7 +226,7 @@ def list_runs(source: Source, limit: int = 50) -> list[RunRecord]:
             f"SELECT {_RUN_COLS} FROM {s.runs.name} ORDER BY started_at DESC, id DESC "
             f"LIMIT {int(limit)}",
         )
-    return [_run_from_row(r) for r in rows]
+    return [_run_from_row(row) for row in rows]
 
 
 def get_run(source: Source, run_id: str) -> RunRecord:
@@ -238,6 +248,14 @@ EnableRollout = Callable[[str, int, str], dict[str, Any]]
 """``enable(migration_name, percentage, run_id)``: switch the rollout on (the CLI passes
 the rollout service's, so this layer needs no store of its own)."""
 
+UNFINISHED = ("running", "failed")
+VALUES_ROWS = 2000
+"""Rows per ``UPDATE … FROM (VALUES …)`` on PostgreSQL (its 65,535 parameters)."""
+
+
+def unfinished_runs(source: Source) -> list[RunRecord]:
+    return [r for r in list_runs(source, limit=500) if r.status in UNFINISHED]
+
 
 class Migrator:
     def __init__(
@@ -256,6 +274,49 @@ class Migrator:
         self.log = log or (lambda _msg: None)
         self._verification: dict[str, Any] | None = None
         self._rollout: dict[str, Any] | None = None
+        self._layout: lay.Layout | None = None
+
+    # pre-flight ------------------------------------------------------------------------
+
+    @property
+    def layout(self) -> lay.Layout:
+        if self._layout is None:
+            with self.source.connect() as conn:
+                self._layout = lay.load(conn)
+        return self._layout
+
+    def preflight(self, options: MigrateOptions) -> lay.Layout:
+        """What the real run checks before writing, in the order a user fixes them:
+        options, tables, columns and types, the lock, unfinished runs."""
+        options.check()
+        src = self.source
+        src.require(s.tenants, s.configs, s.calls, s.metrics)
+        self._layout = None
+        layout = self.layout
+        if src.has(s.data_locks):
+            self._lock("pre-flight check", ensure=False).release()
+        self._refuse_unfinished()
+        return layout
+
+    def _refuse_unfinished(self) -> None:
+        left = unfinished_runs(self.source)
+        if not left:
+            return
+        run = left[0]
+        undo = (
+            f"undo it with `switchover data migrate --abandon {run.id}` (restores its "
+            f"backup {run.backup_id})"
+            if run.backup_id
+            else f"or mark it abandoned with `switchover data migrate --abandon {run.id}` (it "
+            "has no backup: its changes stay)"
+        )
+        raise ConflictError(
+            f"run {run.id} did not finish ({run.status} at step {run.step}"
+            + (f": {run.error}" if run.error else "")
+            + "); a new run would back up its half-migrated rows. Finish it with "
+            f"`switchover data migrate --resume {run.id}`, or {undo}",
+            field="resume",
+        )
 
     # dry run ---------------------------------------------------------------------------
 
@@ -271,76 +332,71 @@ class Migrator:
             "value_constraints",
         ),
     ) -> Preview:
-        """Counts, the v1 checks and before/after samples; writes nothing."""
-        options.check()
+        """Every pre-flight check of the real run, counts, the v1 checks and
+        before/after samples; writes nothing."""
+        layout = self.preflight(options)
         src = self.source
-        src.require(s.tenants, s.configs, s.calls, s.metrics)
         scope = Scope(options.tenant_ids)
         fn = load_transform(options.transform)
         now = self._now_iso()
+        ok = eligible(layout)
         with src.connect() as conn:
             todo_where, params = scope.join(_NOT_V2)
             to_migrate = src.scalar(
                 conn,
-                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {todo_where} AND {_ELIGIBLE}",
+                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {todo_where} AND {ok}",
                 params,
             )
             invalid = src.scalar(
                 conn,
-                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {todo_where} AND NOT "
-                f"({_ELIGIBLE})",
+                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {todo_where} AND NOT ({ok})",
                 params,
             )
             cw, cp = scope.join(_NEEDS_OUTCOME)
             calls = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_calls WHERE {cw}", cp)
             mw, mp = scope.join(
-                "NOT EXISTS (SELECT 1 FROM voice_agent_metrics m WHERE m.config_id = c.id)",
-                f"c.schema_version = 'v2' OR ({_eligible('c')})",
+                "NOT EXISTS (SELECT 1 FROM voice_agent_metrics m WHERE "
+                f"m.{r.quote(layout.metrics_ref)} = c.{r.quote(layout.configs.key)})",
+                f"c.schema_version = 'v2' OR ({eligible(layout, 'c')})",
                 column="c.tenant_id",
             )
             metrics = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_configs c WHERE {mw}", mp)
             rows = src.fetch(
                 conn,
-                f"SELECT {', '.join(V1_FIELDS)} FROM voice_agent_configs WHERE {todo_where} "
-                f"AND {_ELIGIBLE} ORDER BY id LIMIT {max(0, int(samples))}",
+                f"SELECT {_v1_columns(layout)} FROM voice_agent_configs WHERE {todo_where} "
+                f"AND {ok} ORDER BY {r.quote(layout.configs.key)} LIMIT {max(0, int(samples))}",
                 params,
             )
         sample = []
         for row in rows:
             before = dict(zip(V1_FIELDS, row, strict=True))
             after = self._apply(fn, before, now)
-            sample.append({"id": before["id"], "before": _short(before), "after": _short(after)})
+            sample.append(
+                {"id": str(before["id"]), "before": _short(before), "after": _short(after)}
+            )
         report = Checker(src, scope).run(checks)
-        return Preview(to_migrate, calls, metrics, invalid, report, sample)
+        return Preview(to_migrate, calls, metrics, invalid, report, sample, list(layout.missing_v2))
 
     # run -------------------------------------------------------------------------------
 
     def migrate(self, options: MigrateOptions) -> RunRecord:
-        options.check()
         src = self.source
-        src.require(s.tenants, s.configs, s.calls, s.metrics)
-        unknown = src.unknown_columns()
-        if unknown:
-            listed = "; ".join(f"{t}: {', '.join(c)}" for t, c in unknown.items())
-            raise ValidationError(
-                f"{src.where} has columns a backup would not hold ({listed}), so a restore "
-                "could not bring them back; migrate a copy without them, or extend "
-                "switchover.data.schema",
-                field="source",
-            )
-        # pre-flight, read-only: counts, critical v1 checks, the transform on one row
+        # read-only: every pre-flight check, counts, critical v1 checks, the transform on
+        # one row
         todo = self.preview(options, samples=1, checks=("data_integrity", "foreign_keys"))
         if not (todo.configs_to_migrate or todo.calls_to_update or todo.metrics_to_generate):
             return self._up_to_date(options, todo)
         if not options.skip_invalid:
             _refuse_invalid(todo.validation)
         src.ensure_own()
-        added = src.ensure_v2_columns()
-        if added:
-            self.log(f"added v2 columns to voice_agent_configs: {', '.join(added)}")
         run_id = self._now().strftime("run_%Y%m%d_%H%M%S_") + secrets.token_hex(2)
         lock = self._lock(run_id)
         try:
+            self._refuse_unfinished()  # again, under the lock: no run can slip in between
+            added = src.ensure_v2_columns()
+            if added:
+                self.log(f"added v2 columns to voice_agent_configs: {', '.join(added)}")
+                self._layout = None
             now = self._now_iso()
             with src.begin() as conn:
                 src.execute(
@@ -367,6 +423,12 @@ class Migrator:
         run = get_run(src, run_id)
         if run.status == "completed":
             return run
+        if run.status == "abandoned":
+            raise ConflictError(
+                f"run {run_id} was abandoned (its backup restored): start a new one with "
+                "`switchover data migrate`",
+                field="resume",
+            )
         run.options.check()
         lock = self._lock(run_id)
         try:
@@ -381,6 +443,38 @@ class Migrator:
             return self._drive(run_id, lock)
         finally:
             lock.release()
+
+    def abandon(self, run_id: str, *, progress: Progress = no_progress) -> dict[str, Any]:
+        """Undo an unfinished run: restore its backup and mark it ``abandoned``, in one
+        transaction under the lock. A run without a backup is only marked."""
+        src = self.source
+        run = get_run(src, run_id)
+        if run.status not in UNFINISHED:
+            how = (
+                "undo a finished run with `switchover rollback NAME --level data "
+                f"--backup-id {run.backup_id}`"
+                if run.status == "completed"
+                else "there is nothing left to undo"
+            )
+            raise ConflictError(f"run {run_id} is {run.status}: {how}", field="abandon")
+        now = self._now_iso()
+        mark = (
+            f"UPDATE {s.runs.name} SET status = 'abandoned', finished_at = ?, updated_at = ? "
+            "WHERE id = ?"
+        )
+        if run.backup_id is None:
+            lock = self._lock(f"abandon of {run_id}")
+            try:
+                with src.begin() as conn:
+                    src.execute(conn, mark, (now, now, run_id))
+            finally:
+                lock.release()
+            return {"run": run_id, "backup_id": None, "restored": None}
+        with backups.prepared(src, run.backup_id, holder=f"abandon of {run_id}") as restoration:
+            result = restoration.run(
+                progress, then=lambda conn: src.execute(conn, mark, (now, now, run_id))
+            )
+        return {"run": run_id, "backup_id": run.backup_id, **result}
 
     # internals ---------------------------------------------------------------------------
 
@@ -412,7 +506,9 @@ class Migrator:
     def _now_iso(self) -> str:
         return self._now().isoformat(timespec="seconds").replace("+00:00", "Z")
 
-    def _lock(self, run_id: str) -> NamedLock:
+    def _lock(self, run_id: str, *, ensure: bool = True) -> NamedLock:
+        if ensure:
+            self.source.ensure_own()
         lock = NamedLock(
             self.source.store,
             LOCK_NAME,
@@ -431,7 +527,7 @@ class Migrator:
             raise
         except Exception as exc:
             raise ValidationError(
-                f"the transform failed on config {row.get('id')!r}: {type(exc).__name__}",
+                f"the transform failed on config {str(row.get('id'))!r}: {type(exc).__name__}",
                 field="transform",
             ) from None
         if fn is not to_v2:
@@ -439,7 +535,7 @@ class Migrator:
             if problems:
                 field, how = problems[0]
                 raise ValidationError(
-                    f"the transform's output for config {row.get('id')!r}: {field} {how}",
+                    f"the transform's output for config {str(row.get('id'))!r}: {field} {how}",
                     field=f"transform.{field}",
                 )
         return out
@@ -500,11 +596,11 @@ class Migrator:
             conn, f"UPDATE {s.runs.name} SET {', '.join(sets)} WHERE id = ?", (*params, run.id)
         )
 
-    def _checkpoint(self, conn: Connection, run: RunRecord, cursor: str) -> None:
+    def _checkpoint(self, conn: Connection, run: RunRecord, cursor: Any) -> None:
         self.source.execute(
             conn,
             f"UPDATE {s.runs.name} SET cursor = ?, counts = ?, updated_at = ? WHERE id = ?",
-            (cursor, orjson.dumps(run.counts.to_dict()).decode(), self._now_iso(), run.id),
+            (str(cursor), orjson.dumps(run.counts.to_dict()).decode(), self._now_iso(), run.id),
         )
 
     def _pause(self, run: RunRecord, lock: NamedLock) -> None:
@@ -545,15 +641,20 @@ class Migrator:
         where: str,
         params: tuple[Any, ...],
         write: Callable[[Connection, list[tuple[Any, ...]], str], None],
+        lock_rows: bool = False,
     ) -> None:
         """Keyset batches from the run's cursor: each batch is written, counted and
-        checkpointed in one transaction; no rows left → advance to ``then``."""
+        checkpointed in one transaction; no rows left → advance to ``then``.
+        ``lock_rows``: the batch's rows are read ``FOR UPDATE`` (PostgreSQL)."""
         src = self.source
         size = run.options.batch_size
+        for_update = " FOR UPDATE" if lock_rows and not src.sqlite else ""
 
         def after(cursor: str | None) -> tuple[str, tuple[Any, ...]]:
             return (
-                (where, params) if cursor is None else (f"{key} > ? AND {where}", (cursor, *params))
+                (where, params)
+                if cursor is None
+                else (f"{key} > ? AND ({where})", (cursor, *params))
             )
 
         with src.connect() as conn:
@@ -567,88 +668,120 @@ class Migrator:
                 cond, args = after(cursor)
                 rows = src.fetch(
                     conn,
-                    f"SELECT {columns} FROM {source} WHERE {cond} ORDER BY {key} LIMIT {size}",
+                    f"SELECT {columns} FROM {source} WHERE {cond} ORDER BY {key} "
+                    f"LIMIT {size}{for_update}",
                     args,
                 )
                 if not rows:
                     self._advance(conn, run, then)
                     return
                 write(conn, rows, now)
-                cursor = rows[-1][0]
+                cursor = str(rows[-1][0])
                 setattr(run.counts, count, getattr(run.counts, count) + len(rows))
                 self._checkpoint(conn, run, cursor)
             self.progress(step, getattr(run.counts, count), total)
             self._pause(run, lock)
 
-    def _step_transform(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+    def _update(
+        self, conn: Connection, table: r.Table, columns: list[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Set ``columns`` of the rows keyed by each tuple's last value: one ``UPDATE …
+        FROM (VALUES …)`` per chunk on PostgreSQL, ``executemany`` on SQLite."""
         src = self.source
+        key = table.key
+        if src.sqlite:
+            sets = ", ".join(f"{r.quote(c)} = ?" for c in columns)
+            src.executemany(
+                conn, f"UPDATE {r.quote(table.name)} SET {sets} WHERE {r.quote(key)} = ?", rows
+            )
+            return
+        names = [*columns, key]
+        first = "(" + ", ".join(r.cast(conn, table[n]) for n in names) + ")"
+        plain = "(" + ", ".join("?" for _ in names) + ")"
+        sets = ", ".join(f"{r.quote(c)} = v.{r.quote(c)}" for c in columns)
+        alias = ", ".join(r.quote(n) for n in names)
+        for i in range(0, len(rows), VALUES_ROWS):
+            chunk = rows[i : i + VALUES_ROWS]
+            values = ", ".join([first, *([plain] * (len(chunk) - 1))])
+            src.execute(
+                conn,
+                f"UPDATE {r.quote(table.name)} AS t SET {sets} FROM (VALUES {values}) "
+                f"AS v({alias}) WHERE t.{r.quote(key)} = v.{r.quote(key)}",
+                [x for row in chunk for x in row],
+            )
+
+    def _step_transform(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        layout = self.layout
         fn = load_transform(run.options.transform)
-        where, params = scope.join(_NOT_V2, _ELIGIBLE)
-        update = (
-            "UPDATE voice_agent_configs SET assistant_type = ?, voice_config = ?, "
-            "personality = ?, capabilities = ?, schema_version = ?, migrated_at = ?, "
-            "migrated_from = ? WHERE id = ?"
-        )
-        dumps = orjson.dumps
-
-        def write(conn: Connection, rows: list[tuple[Any, ...]], now: str) -> None:
-            out = []
-            for row in rows:
-                v2 = self._apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
-                out.append(
-                    (
-                        v2["assistant_type"],
-                        dumps(v2["voice_config"]).decode(),
-                        dumps(v2["personality"]).decode(),
-                        dumps(v2["capabilities"]).decode(),
-                        v2["schema_version"],
-                        v2["migrated_at"],
-                        v2["migrated_from"],
-                        row[0],
-                    )
-                )
-            src.executemany(conn, update, out)
-
+        where, params = scope.join(_NOT_V2, eligible(layout))
         self._batched(
             run, lock, step="transform", then="outcomes", count="configs_migrated",
-            source="voice_agent_configs", key="id", columns=", ".join(V1_FIELDS),
-            where=where, params=params, write=write,
+            source="voice_agent_configs", key=r.quote(layout.configs.key),
+            columns=_v1_columns(layout), where=where, params=params,
+            write=lambda conn, rows, now: self._write_v2(conn, layout, fn, rows, now),
+            lock_rows=True,
         )  # fmt: skip
 
+    def _write_v2(
+        self,
+        conn: Connection,
+        layout: lay.Layout,
+        fn: Transform,
+        rows: list[tuple[Any, ...]],
+        now: str,
+    ) -> None:
+        sqlite = self.source.sqlite
+        out = []
+        for row in rows:
+            v2 = self._apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
+            out.append((*(layout.encode(f, v2[f], sqlite=sqlite) for f in V2_FIELDS), row[0]))
+        self._update(conn, layout.configs, list(V2_FIELDS), out)
+
     def _step_outcomes(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
-        src = self.source
+        layout = self.layout
         where, params = scope.join(_NEEDS_OUTCOME)
 
         def write(conn: Connection, rows: list[tuple[Any, ...]], _now: str) -> None:
-            src.executemany(
+            self._update(
                 conn,
-                "UPDATE voice_agent_calls SET outcome = ? WHERE id = ?",
-                [(infer_outcome(st, d, o), cid) for cid, st, d, o in rows],
+                layout.calls,
+                ["outcome"],
+                [(infer_outcome(st, _num(d), o), cid) for cid, st, d, o in rows],
             )
 
         self._batched(
             run, lock, step="outcomes", then="metrics", count="calls_updated",
-            source="voice_agent_calls", key="id", columns="id, status, duration_seconds, outcome",
+            source="voice_agent_calls", key=r.quote(layout.calls.key),
+            columns=f"{r.quote(layout.calls.key)}, status, duration_seconds, outcome",
             where=where, params=params, write=write,
         )  # fmt: skip
 
     def _step_metrics(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         src = self.source
+        layout = self.layout
+        ref = r.quote(layout.config_ref)
+        ckey = r.quote(layout.configs.key)
         where, params = scope.join(
             "c.schema_version = 'v2'",
-            "NOT EXISTS (SELECT 1 FROM voice_agent_metrics m WHERE m.config_id = c.id)",
+            f"NOT EXISTS (SELECT 1 FROM voice_agent_metrics m WHERE "
+            f"m.{r.quote(layout.metrics_ref)} = c.{ckey})",
             column="c.tenant_id",
+        )
+        generated_at = layout.metrics["generated_at"]
+        insert = (
+            f"INSERT INTO voice_agent_metrics ({r.quote(layout.metrics_ref)}, tenant_id, "
+            "total_calls, avg_duration_seconds, p95_latency_ms, generated_at) VALUES "
         )
 
         def write(conn: Connection, configs: list[tuple[Any, ...]], now: str) -> None:
             first, last = configs[0][0], configs[-1][0]
-            per: dict[str, tuple[list[float], list[float], list[int]]] = {
+            per: dict[Any, tuple[list[float], list[float], list[int]]] = {
                 c[0]: ([], [], [0]) for c in configs
             }
             for cid, dur, lat in src.fetch(
                 conn,
-                "SELECT config_id, duration_seconds, latency_ms FROM voice_agent_calls "
-                "WHERE config_id >= ? AND config_id <= ?",
+                f"SELECT {ref}, duration_seconds, latency_ms FROM voice_agent_calls "
+                f"WHERE {ref} >= ? AND {ref} <= ?",
                 (first, last),
             ):
                 slot = per.get(cid)
@@ -657,6 +790,7 @@ class Migrator:
                 slot[2][0] += 1
                 # NaN or infinity (a broken call record) would make the average and the
                 # p95 NaN or infinite: they count as calls, not as durations or latencies
+                dur, lat = _num(dur), _num(lat)
                 if dur is not None and math.isfinite(dur):
                     slot[0].append(dur)
                 if lat is not None and math.isfinite(lat):
@@ -666,23 +800,24 @@ class Migrator:
                 durs, lats, n = per[cid]
                 avg = round(sum(durs) / len(durs), 3) if durs else None
                 rows.append((cid, tenant, n[0], avg, p95(lats), now))
-            src.executemany(
-                conn,
-                "INSERT INTO voice_agent_metrics (config_id, tenant_id, total_calls, "
-                "avg_duration_seconds, p95_latency_ms, generated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            if src.sqlite:
+                src.executemany(conn, insert + "(?, ?, ?, ?, ?, ?)", rows)
+                return
+            first_row = f"(?, ?, ?, ?, ?, {r.cast(conn, generated_at)})"
+            for i in range(0, len(rows), VALUES_ROWS):
+                chunk = rows[i : i + VALUES_ROWS]
+                marks = ", ".join([first_row, *(["(?, ?, ?, ?, ?, ?)"] * (len(chunk) - 1))])
+                src.execute(conn, insert + marks, [x for row in chunk for x in row])
 
         self._batched(
             run, lock, step="metrics", then="verify", count="metrics_generated",
-            source="voice_agent_configs c", key="c.id", columns="c.id, c.tenant_id",
+            source="voice_agent_configs c", key=f"c.{ckey}", columns=f"c.{ckey}, c.tenant_id",
             where=where, params=params, write=write,
         )  # fmt: skip
 
     def _step_verify(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         src = self.source
-        report = Checker(src, scope, migrated_only=True).run()
+        report = Checker(src, scope, skip_invalid=run.options.skip_invalid).run()
         self._verification = report.to_dict()
         with src.connect() as conn:
             where, params = scope.join(_NOT_V2)
@@ -715,6 +850,16 @@ class Migrator:
                 field="enable_rollout",
             )
         self._rollout = self.enable(options.enable_rollout, options.initial_percentage, run_id)
+
+
+def _num(value: Any) -> Any:
+    """numeric columns come back as Decimal: as float for the outcome and metrics rules."""
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _v1_columns(layout: lay.Layout) -> str:
+    """The v1 fields a transform reads, the key first (whatever the key column's name)."""
+    return ", ".join(r.quote(layout.configs.key) if f == "id" else r.quote(f) for f in V1_FIELDS)
 
 
 def _refuse_invalid(report: Report) -> None:

@@ -4,8 +4,12 @@ The source tables are seed 003's (``tenants``, ``voice_agent_configs`` with v1 a
 columns side by side, ``voice_agent_calls``, ``voice_agent_metrics``) plus seed 004's
 user voice settings. The ``switchover_*`` tables hold the runs, their checkpoints and
 the backups; they live next to the data so that a batch and its checkpoint commit in
-one transaction. Timestamps are ISO-8601 strings, as in the seed's interfaces, so a
-backup round-trips byte for byte on every database.
+one transaction.
+
+These declarations are what ``seed-demo`` creates (ids and timestamps as strings, as in
+the seed's interfaces). A real database declares its own types, keys and extra
+columns: every command reads them with :mod:`switchover.data.reflect` and works with
+what is there; the columns below are only the ones switchover reads and writes.
 """
 
 from __future__ import annotations
@@ -132,6 +136,8 @@ backups = sa.Table(
     sa.Column("calls", sa.Integer, nullable=False),
     sa.Column("metrics", sa.Integer, nullable=False),
     sa.Column("checksum", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(24)),
+    sa.Column("parts", sa.Text),
 )
 
 data_locks = sa.Table(
@@ -144,23 +150,9 @@ data_locks = sa.Table(
 )
 
 
-def _mirror(source: sa.Table) -> sa.Table:
-    """``switchover_backup_<table>``: the source's columns, keyed by (backup_id, key)."""
-    key = next(iter(source.primary_key.columns)).name
-    return sa.Table(
-        f"switchover_backup_{source.name}",
-        own,
-        sa.Column("backup_id", sa.String(64), primary_key=True),
-        *(
-            sa.Column(c.name, c.type, primary_key=(c.name == key), nullable=c.name != key)
-            for c in source.columns
-        ),
-    )
-
-
 BACKED_UP = (configs, calls, metrics)
-"""What a backup holds, in checksum order."""
-MIRRORS = {t.name: _mirror(t) for t in BACKED_UP}
+"""What a migration's backup holds, parents first."""
+BACKED_UP_NAMES = tuple(t.name for t in BACKED_UP)
 
 
 def key_of(table: sa.Table) -> str:

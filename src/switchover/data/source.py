@@ -33,6 +33,8 @@ class Source:
         self.engine = create_store_engine(url, statement_timeout_ms=None)  # long batches
         self.store = Store(self.engine)
         self.sqlite = self.engine.dialect.name == "sqlite"
+        if self.sqlite:
+            _transactional_ddl(self.engine)
         self.ph = "?" if self.sqlite else "%s"
 
     def dispose(self) -> None:
@@ -45,9 +47,22 @@ class Source:
     # schema --------------------------------------------------------------------------
 
     def ensure_own(self) -> None:
-        """Create switchover's run, backup and lock tables if missing (safe to repeat)."""
+        """Create switchover's run, backup and lock tables if missing, and add the columns
+        a newer switchover keeps in them (safe to repeat)."""
         with _translated():
             s.own.create_all(self.engine, checkfirst=True)
+            inspector = sa.inspect(self.engine)
+            for table in s.own.tables.values():
+                have = {c["name"] for c in inspector.get_columns(table.name)}
+                missing = [c for c in table.columns if c.name not in have]
+                if not missing:
+                    continue
+                with self.engine.begin() as conn:
+                    for col in missing:
+                        ddl = col.type.compile(dialect=self.engine.dialect)
+                        conn.exec_driver_sql(
+                            f"ALTER TABLE {table.name} ADD COLUMN {col.name} {ddl}"
+                        )
 
     def create_source_tables(self) -> None:
         with _translated():
@@ -69,21 +84,6 @@ class Source:
                 "`switchover data seed-demo`",
                 field="source",
             )
-
-    def unknown_columns(self) -> dict[str, list[str]]:
-        """Columns of the backed-up tables that switchover's schema does not know: a backup
-        would not hold them, so a restore could not put them back."""
-        out: dict[str, list[str]] = {}
-        with _translated():
-            inspector = sa.inspect(self.engine)
-            for table in s.BACKED_UP:
-                known = set(table.columns.keys())
-                extra = [
-                    c["name"] for c in inspector.get_columns(table.name) if c["name"] not in known
-                ]
-                if extra:
-                    out[table.name] = extra
-        return out
 
     def has_v2_columns(self) -> bool:
         with _translated():
@@ -204,6 +204,21 @@ class Source:
             if len(rows) < size:
                 return
             last = rows[-1][0]
+
+
+def _transactional_ddl(engine: sa.Engine) -> None:
+    """pysqlite commits before DDL and only opens a transaction at the first INSERT or
+    UPDATE: a backup's ``CREATE TABLE`` would outlive a failed step. SQLAlchemy's recipe
+    (https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl):
+    the driver leaves transactions alone and every ``begin()`` emits ``BEGIN``."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
 
 
 class Scope:
