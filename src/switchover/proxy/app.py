@@ -31,7 +31,7 @@ from switchover.core.decision import Decision, Side
 from switchover.core.redact import redact
 from switchover.proxy import observe
 from switchover.proxy.config import RESERVED_PREFIX, ProxyConfig, Route
-from switchover.proxy.headers import Headers, request_headers, response_headers
+from switchover.proxy.headers import request_headers, response_headers
 from switchover.proxy.keys import RequestView, extract
 from switchover.proxy.signature import verify
 from switchover.sdk.client import Client
@@ -235,10 +235,8 @@ class ProxyApp:
                 send, 404, {"error": f"no route of the proxy takes {method} {scope['path']}"}
             )
             return
-        headers: Headers = scope["headers"]
-        limit = cfg.limits.max_body_bytes
-        length = _content_length(headers)
-        if length is not None and length > limit:
+        length, chunked = _body_framing(scope["headers"])
+        if length is not None and length > cfg.limits.max_body_bytes:
             await self._too_large(send, route)
             return
         if self.inflight >= cfg.limits.max_concurrency:
@@ -253,56 +251,62 @@ class ProxyApp:
                 {"retry-after": "1"},
             )
             return
+        self.inflight += 1
+        try:
+            await self._forward(scope, receive, send, route, bool(length) or chunked, started)
+        finally:
+            self.inflight -= 1
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        has_body: bool,
+        started: float,
+    ) -> None:
+        """One request within the limits: its body, signature, decision, and the side."""
+        cfg = self.config
         signature = cfg.signature if route.signed else None
         buffered = (
             signature is not None
             or route.shadow
             or route.key.needs_body  # type: ignore[union-attr]
             or (route.tenant is not None and route.tenant.needs_body)
+            or cfg.repeat_safe(route, scope["method"])
         )
         body: bytes | None = None
-        if buffered or cfg.repeat_safe(route, method):
+        if buffered or not has_body:
             try:
-                body = await _read_body(receive, limit)
+                body = await _read_body(receive, cfg.limits.max_body_bytes) if has_body else b""
             except BodyTooLarge:
                 await self._too_large(send, route)
                 return
             except ClientGone:
                 return
-        view = RequestView(scope["path"], scope["query_string"], headers, body)
-        if signature is not None and not verify(
-            signature, body or b"", view.header(signature.header.lower())
-        ):
-            self.counts["refused.signature"] += 1
-            log_event(
-                logging.WARNING,
-                "signature_refused",
-                operation=route.operation,
-                header=signature.header,
-                present=view.header(signature.header.lower()) is not None,
-            )
-            await _answer(
-                send,
-                401,
-                {
-                    "error": f"the {signature.header} signature is missing "
-                    "or does not match the body"
-                },
-            )
-            return
+        view = RequestView(scope["path"], scope["query_string"], scope["headers"], body)
+        if signature is not None:
+            given = view.header(signature.header.lower())
+            if not verify(signature, body or b"", given):
+                self.counts["refused.signature"] += 1
+                log_event(
+                    logging.WARNING,
+                    "signature_refused",
+                    operation=route.operation,
+                    header=signature.header,
+                    present=given is not None,
+                )
+                message = f"the {signature.header} signature is missing or does not match"
+                await _answer(send, 401, {"error": message + " the body"})
+                return
         key = extract(route.key, view)  # type: ignore[arg-type]
         tenant = None if route.tenant is None else extract(route.tenant, view)
         decision, context = self._decide(route, key, tenant)
-        self.inflight += 1
-        try:
-            if route.shadow:
-                await self._shadow(
-                    scope, send, route, body or b"", decision, context, tenant, started
-                )
-            else:
-                await self._route(scope, receive, send, route, body, decision, tenant, started)
-        finally:
-            self.inflight -= 1
+        if route.shadow:
+            await self._shadow(scope, send, route, body or b"", decision, context, tenant, started)
+        else:
+            await self._route(scope, receive, send, route, body, decision, tenant, started)
 
     def _decide(
         self, route: Route, key: str | None, tenant: str | None
@@ -722,14 +726,19 @@ async def _answer(
     await send({"type": "http.response.body", "body": body})
 
 
-def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+def _body_framing(headers: Iterable[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
+    """The request's ``Content-Length`` (None if absent) and whether it is chunked."""
+    length = None
+    chunked = False
     for key, value in headers:
         if key == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                length = None
+        elif key == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    return length, chunked
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
