@@ -248,7 +248,10 @@ def dashboard_routes(
                 context["demo_status"] = _demo_status(name)
             else:
                 context["v"] = views.migration_view(
-                    app, name, scores if panel == "summary" else None
+                    app,
+                    name,
+                    scores if panel == "summary" else None,
+                    verdicts=panel in ("summary", "verdicts"),
                 )
             return context
 

@@ -333,13 +333,15 @@ def data_view(app: App, now: datetime) -> dict[str, Any]:
     return {"error": None, "runs": runs, "backups": found}
 
 
-def migration_view(app: App, name: str, scores: ScorecardService | None = None) -> dict[str, Any]:
+def migration_view(
+    app: App, name: str, scores: ScorecardService | None = None, *, verdicts: bool = True
+) -> dict[str, Any]:
     """What a migration's panels show; the scorecard (and health) only given ``scores``."""
     now = app.clock.now()
     status = app.rollout.status(name)
     m = status.migration
     plan = app.plans.find(name)
-    verdicts = verdict_rows(app, name, now) if plan else []
+    rows = verdict_rows(app, name, now) if plan and verdicts else []
     if scores is None:
         card = Scorecard(name, now, NOT_JUDGED, None)
     else:
@@ -353,7 +355,7 @@ def migration_view(app: App, name: str, scores: ScorecardService | None = None) 
         "rollout": state,
         "rollout_tone": state_tone,
         "card": scorecard_view(card),
-        "last_verdict": verdicts[0] if verdicts else None,
+        "last_verdict": rows[0] if rows else None,
         "tenants_known": status.tenants_known,
         "tenants_on_candidate": status.tenants_on_candidate,
         "overrides": sorted(
@@ -371,7 +373,7 @@ def migration_view(app: App, name: str, scores: ScorecardService | None = None) 
             "has_next": plan.phase_index + 1 < len(plan.plan.phases),
             "window_s": plan.plan.window,
         },
-        "verdicts": verdicts,
+        "verdicts": rows,
     }
 
 
