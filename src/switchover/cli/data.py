@@ -20,6 +20,7 @@ from switchover.cli.common import (
     state_of,
     who,
 )
+from switchover.errors import ValidationError
 
 if TYPE_CHECKING:
     from switchover.data.source import Source
@@ -157,6 +158,14 @@ def migrate_cmd(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue the run RUN_ID after a crash.")
     ] = None,
+    abandon: Annotated[
+        str | None,
+        typer.Option(
+            "--abandon",
+            help="Undo the unfinished run RUN_ID instead: restore its backup (checksum "
+            "verified) and mark it abandoned, so a new run can start.",
+        ),
+    ] = None,
     transform: Annotated[
         str | None,
         typer.Option(
@@ -182,7 +191,8 @@ def migrate_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
     yes: Yes = False,
     by: Annotated[
-        str | None, typer.Option("--by", help="Who enables the rollout (audit log).")
+        str | None,
+        typer.Option("--by", help="Who enables the rollout or abandons a run (audit log)."),
     ] = None,
     source: SourceUrl = None,
     as_json: Json = False,
@@ -196,6 +206,14 @@ def migrate_cmd(
     from switchover.data.migrate import MigrateOptions, Migrator
     from switchover.data.source import Scope
 
+    if resume and abandon:
+        raise ValidationError(
+            "--resume and --abandon exclude each other: finish the run, or undo it",
+            field="abandon",
+        )
+    if abandon:
+        _abandon(ctx, abandon, source, yes=yes, by=by, as_json=as_json)
+        return
     src = open_source(ctx, source)
     options = MigrateOptions(
         batch_size=batch_size,
@@ -237,6 +255,40 @@ def migrate_cmd(
         return
     for part in run_view(run.to_dict()):
         render.console.print(part)
+
+
+def _abandon(
+    ctx: typer.Context, run_id: str, source: str | None, *, yes: bool, by: str | None, as_json: bool
+) -> None:
+    from switchover.cli.progress import progress_bars
+    from switchover.commands import Restore
+    from switchover.data.migrate import get_run
+
+    src = open_source(ctx, source)
+    try:
+        run = get_run(src, run_id)
+        where = src.where
+    finally:
+        src.dispose()
+    what = (
+        f"restore its backup {run.backup_id} into {where}"
+        if run.backup_id
+        else "mark it abandoned; it has no backup (--skip-backup), so its changes stay"
+    )
+    confirm(f"Abandon run {run.id} ({run.status} at step {run.step}) and {what}?", yes)
+    command = Restore(
+        backup_id=run.backup_id or "",
+        run_id=run.id,
+        source=source_url(ctx, source),
+        actor=who(by),
+        reason=f"abandon data migration run {run.id}",
+    )
+    with progress_bars(not as_json) as progress:
+        outcome = run_command(ctx, command, progress=progress)
+    if as_json:
+        render.emit_json(dict(outcome.data))
+        return
+    render.console.print(esc(outcome.message), highlight=False)
 
 
 @data_app.command("runs")
@@ -292,7 +344,12 @@ def runs_cmd(
 def validate_cmd(
     ctx: typer.Context,
     fix: Annotated[
-        bool, typer.Option("--fix", help="Repair minor issues and list every change made.")
+        bool,
+        typer.Option(
+            "--fix",
+            help="Repair minor issues and list every change made; holds the data-migration "
+            "lock and takes a backup first.",
+        ),
     ] = False,
     check: Annotated[
         list[str] | None,

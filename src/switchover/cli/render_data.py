@@ -39,6 +39,15 @@ def report_table(report: dict[str, Any], *, fix: bool = False) -> list[Any]:
                 )
         else:
             parts.append("--fix: nothing to change")
+    if report.get("backup_id"):
+        parts.append(
+            f"backup {esc(report['backup_id'])} taken before the fixes: restore it with "
+            f"'switchover data restore {esc(report['backup_id'])}'"
+        )
+    warnings = report.get("warnings") or []
+    if warnings:
+        parts.append(f"[yellow]Warnings ({len(warnings)}):[/yellow]")
+        parts.extend(f"  - {esc(w)}" for w in warnings)
     summary = f"{report['total']} checks: {report['passed']} passed, {report['failed']} failed"
     parts.append(summary if report["ok"] else f"[red]{summary} (a critical check failed)[/red]")
     return parts
@@ -57,6 +66,11 @@ def preview_view(p: dict[str, Any]) -> list[Any]:
         f"Calls to update:           {p['calls_to_update']:,}",
         f"Metrics to generate:       {p['metrics_to_generate']:,}",
     ]
+    if p.get("columns_to_add"):
+        parts.append(
+            "voice_agent_configs lacks the v2 columns "
+            f"{esc(', '.join(p['columns_to_add']))}: the run adds them (nullable)"
+        )
     if p["invalid_configs"]:
         parts.append(
             f"[yellow]{p['invalid_configs']} v1 config(s) fail a critical check and block the "
@@ -92,6 +106,7 @@ def run_view(run: dict[str, Any]) -> list[Any]:
     if run.get("error"):
         parts.append(f"  [red]error:[/red] {esc(run['error'])}")
         parts.append(f"  resume with: switchover data migrate --resume {esc(run['id'])}")
+        parts.append(f"  or undo it:  switchover data migrate --abandon {esc(run['id'])}")
     if run.get("verification"):
         parts.extend(report_table(run["verification"]))
     if run.get("rollout"):
@@ -102,13 +117,14 @@ def run_view(run: dict[str, Any]) -> list[Any]:
 
 def backups_table(items: list[dict[str, Any]]) -> Table:
     table = Table(title="backups")
-    for col in ("#", "backup", "configs", "calls", "metrics", "tenants", "age", "sha256"):
+    for col in ("#", "backup", "taken", "configs", "calls", "metrics", "tenants", "age", "sha256"):
         table.add_column(col)
     for i, b in enumerate(items, 1):
         tenants = ", ".join(b["tenant_ids"]) if b["tenant_ids"] else "all"
         table.add_row(
             str(i),
             esc(b["id"]),
+            esc(b.get("label") or ""),
             f"{b['configs']:,}",
             f"{b['calls']:,}",
             f"{b['metrics']:,}",
