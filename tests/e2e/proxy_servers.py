@@ -5,11 +5,14 @@ proxy itself, served by uvicorn in front of them."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -21,6 +24,8 @@ from starlette.routing import Route
 from support.serving import free_port
 from switchover.proxy import ProxyApp, ProxyConfig, parse
 from switchover.sdk.client import Client, connect
+from switchover.store.engine import create_store_engine
+from switchover.store.schema import upgrade
 
 NAME = "ghl_langgraph"
 SECRET = "whsec-test-0123456789"
@@ -78,6 +83,13 @@ class Upstream:
     chunks: list[bytes] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
+    def reset(self) -> None:
+        """As new: the next test starts from a service that answers 200 at once."""
+        self.status, self.delay, self.outcome, self.body = 200, 0.0, None, None
+        self.seen.clear()
+        self.chunks.clear()
+        self.release = threading.Event()
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -127,6 +139,24 @@ def upstreams() -> Iterator[tuple[Upstream, Upstream, str, str]]:
     legacy, candidate = Upstream("legacy"), Upstream("candidate")
     with ThreadServer(legacy.app()) as ls, ThreadServer(candidate.app()) as cs:
         yield legacy, candidate, ls.url, cs.url
+
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+def fresh_store(directory: Path) -> str:
+    """A migrated, empty SQLite store in ``directory``: a copy of one migrated once per
+    test session (Alembic takes the better part of a second each time)."""
+    template = _TEMPLATE.get("db")
+    if template is None or not template.exists():
+        template = Path(tempfile.mkdtemp(prefix="switchover-proxy-tests-")) / "template.db"
+        engine = create_store_engine(f"sqlite:///{template}")
+        upgrade(engine)
+        engine.dispose()
+        _TEMPLATE["db"] = template
+    target = directory / "store.db"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
 
 
 def config(legacy_url: str, candidate_url: str, **extra: Any) -> ProxyConfig:

@@ -13,26 +13,30 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from proxy_servers import NAME, SECRET, Upstream, config, proxying, upstreams, wait_for
+from proxy_servers import (
+    NAME,
+    SECRET,
+    Upstream,
+    config,
+    fresh_store,
+    proxying,
+    upstreams,
+    wait_for,
+)
 
 from switchover.bootstrap import App, bootstrap
 from switchover.core.migration import Override
 from switchover.settings import Settings
-from switchover.store.engine import create_store_engine
-from switchover.store.schema import upgrade
 
 
 @pytest.fixture
-def store_url(tmp_path: Any) -> str:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+def store_url(tmp_path: Path) -> str:
+    return fresh_store(tmp_path)
 
 
 @pytest.fixture
@@ -44,10 +48,20 @@ def rollout(store_url: str) -> Iterator[App]:
     a.close()
 
 
-@pytest.fixture
-def sides() -> Iterator[tuple[Upstream, Upstream, str, str]]:
+@pytest.fixture(scope="module")
+def services() -> Iterator[tuple[Upstream, Upstream, str, str]]:
     with upstreams() as found:
         yield found
+
+
+@pytest.fixture
+def sides(
+    services: tuple[Upstream, Upstream, str, str],
+) -> tuple[Upstream, Upstream, str, str]:
+    """The legacy and candidate services (shared by this module's tests), as new."""
+    services[0].reset()
+    services[1].reset()
+    return services
 
 
 def window(client: Any, app: Any) -> dict[str, Any]:

@@ -16,15 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from proxy_servers import NAME, SECRET, upstreams, wait_for
+from proxy_servers import NAME, SECRET, fresh_store, upstreams, wait_for
 from typer.testing import CliRunner
 
 from support.serving import clean_env, free_port
 from switchover.bootstrap import bootstrap
 from switchover.cli.main import app as cli
 from switchover.settings import Settings
-from switchover.store.engine import create_store_engine
-from switchover.store.schema import upgrade
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -162,20 +160,14 @@ def test_options_win_over_the_file(tmp_path: Path) -> None:
 
 
 def test_an_unknown_migration_is_refused_at_start(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = fresh_store(tmp_path)
     res = run("--db", url, *BASE, "--key", "json:id")
     assert res.exit_code == 3, res.output
     assert "switchover migration create" in said(res)
 
 
 def test_sigterm_drains_requests_in_flight_then_flushes_and_exits_0(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = fresh_store(tmp_path)
     a = bootstrap(Settings(database_url=url))
     a.rollout.create(NAME, stickiness="contact_id", actor="alice")
     port = free_port()

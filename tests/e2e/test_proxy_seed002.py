@@ -8,15 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from proxy_servers import NAME, config, proxying, upstreams, wait_for
+from proxy_servers import NAME, config, fresh_store, proxying, upstreams, wait_for
 
 from switchover.bootstrap import bootstrap
 from switchover.control.controller import Controller
 from switchover.control.plans import PlanService
 from switchover.core.clock import ManualClock
 from switchover.settings import Settings
-from switchover.store.engine import create_store_engine
-from switchover.store.schema import upgrade
 
 PLAN = Path(__file__).parents[2] / "examples" / "plans" / "seed-002-langgraph-cutover.yaml"
 CONTACTS = 1200
@@ -39,10 +37,7 @@ async def _send(base: str, n: int) -> list[int]:
 def test_seed_002_plan_rolls_back_a_failing_candidate_from_the_proxys_records(
     tmp_path: Path,
 ) -> None:
-    db_url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = create_store_engine(db_url)
-    upgrade(engine)
-    engine.dispose()
+    db_url = fresh_store(tmp_path)
     clock = ManualClock(datetime.now(UTC))
     app = bootstrap(Settings(database_url=db_url), clock=clock)
     try:
