@@ -29,6 +29,7 @@ from proxy_servers import (
     wait_for,
 )
 
+from support.serving import free_port
 from switchover.bootstrap import App, bootstrap
 from switchover.core.migration import Override
 from switchover.settings import Settings
@@ -202,6 +203,11 @@ def test_the_signature_scheme_is_configurable_in_yaml(
 # fallback ----------------------------------------------------------------------------------
 
 
+def closed_port() -> str:
+    """A loopback URL nothing listens on (a port just released)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
 def _break(candidate: Upstream, how: str) -> dict[str, Any]:
     """Make the candidate fail ``how``; the config that goes with it."""
     if how == "http_5xx":
@@ -220,7 +226,7 @@ def test_a_failing_candidate_falls_back_to_legacy_on_a_route_safe_to_repeat(
     legacy, candidate, lu, cu = sides
     rollout.rollout.set_percentage(NAME, 100, actor="alice")
     extra = _break(candidate, how)
-    target = "http://127.0.0.1:9" if how == "connect_error" else cu  # nothing listens on 9
+    target = closed_port() if how == "connect_error" else cu
     legacy.outcome = "booked=1"
     routes = [
         {"path": "/webhooks", "methods": ["POST"], "operation": "inbound", "repeat_safe": True}
@@ -249,7 +255,7 @@ def test_a_route_not_safe_to_repeat_returns_the_candidates_answer(
     legacy, candidate, lu, cu = sides
     rollout.rollout.set_percentage(NAME, 100, actor="alice")
     extra = _break(candidate, how)
-    target = "http://127.0.0.1:9" if how == "connect_error" else cu
+    target = closed_port() if how == "connect_error" else cu
     with (
         proxying(config(lu, target, **extra), store_url) as (base, app, client),
         httpx.Client(base_url=base) as http,
