@@ -14,6 +14,7 @@ Run from the repository root::
     .venv/bin/python bench/run.py --no-verdicts
     .venv/bin/python bench/run.py --no-stream
     .venv/bin/python bench/run.py --no-proxy
+    .venv/bin/python bench/run.py --no-ofrep
 
 Then it runs the router benchmark (``bench/router.py``: route/shadow overhead vs
 laboratory, recorder throughput, memory over 10 million observations; under a minute,
@@ -404,6 +405,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip the proxy benchmark (bench/proxy.py: added latency at 500 req/s vs direct)",
     )
     p.add_argument(
+        "--no-ofrep",
+        action="store_true",
+        help="skip the OpenFeature benchmark (bench/ofrep.py: OFREP vs /v1/decide, the provider)",
+    )
+    p.add_argument(
         "--no-verdicts",
         action="store_true",
         help="skip the verdicts benchmark (bench/verdicts.py: false rollbacks, detection delays)",
@@ -599,6 +605,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         ("startup", args.no_startup),
         ("verdicts", args.no_verdicts),
         ("proxy", args.no_proxy),
+        ("ofrep", args.no_ofrep),
     ):
         say()
         if skip:

@@ -170,13 +170,13 @@ class SwitchoverProvider(AbstractProvider):
                 error_code=ErrorCode(result.error_code),
                 error_message=result.error_details,
                 reason=Reason.ERROR,
-                flag_metadata=dict(result.metadata),
+                flag_metadata=result.metadata,
             )
         return FlagResolutionDetails(
             value=result.value,
             reason=result.reason,
             variant=result.variant,
-            flag_metadata=dict(result.metadata),
+            flag_metadata=result.metadata,
         )
 
     def _with_default(

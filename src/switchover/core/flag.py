@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from switchover.core.decision import CompiledMigration, Decision, Reason
@@ -122,8 +123,23 @@ def evaluate(key: str, lookup: Lookup, context: Mapping[str, Any]) -> FlagEvalua
     return from_decision(key, compiled.decide(feature, with_targeting_key(context, m.stickiness)))
 
 
+_MEMO: dict[tuple[str, int], tuple[Decision, FlagEvaluation]] = {}
+"""Decisions are built once per snapshot and reused, so their evaluations are too."""
+
+
 def from_decision(key: str, d: Decision) -> FlagEvaluation:
-    """A decision as an OpenFeature evaluation of flag ``key``."""
+    """A decision as an OpenFeature evaluation of flag ``key`` (immutable, memoised)."""
+    hit = _MEMO.get((key, id(d)))
+    if hit is not None and hit[0] is d:
+        return hit[1]
+    if len(_MEMO) > 4096:  # evaluations of old snapshots
+        _MEMO.clear()
+    evaluation = _evaluation(key, d)
+    _MEMO[(key, id(d))] = (d, evaluation)
+    return evaluation
+
+
+def _evaluation(key: str, d: Decision) -> FlagEvaluation:
     metadata: dict[str, str | int | bool] = {
         "migration": d.migration,
         "version": d.version,
@@ -133,9 +149,15 @@ def from_decision(key: str, d: Decision) -> FlagEvaluation:
         metadata["feature"] = d.feature
     code = ERROR_CODES.get(d.reason)
     if code is not None:
-        return FlagEvaluation(key, None, None, "ERROR", code, _details(d), metadata)
+        return FlagEvaluation(
+            key, None, None, "ERROR", code, _details(d), MappingProxyType(metadata)
+        )
     return FlagEvaluation(
-        key, d.candidate, d.side.value, OPENFEATURE_REASONS[d.reason], metadata=metadata
+        key,
+        d.candidate,
+        d.side.value,
+        OPENFEATURE_REASONS[d.reason],
+        metadata=MappingProxyType(metadata),
     )
 
 
