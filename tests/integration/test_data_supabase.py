@@ -25,7 +25,7 @@ from switchover.errors import ConflictError, LockHeldError, ValidationError
 from switchover.store.locks import NamedLock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import supabase_schema as sb  # noqa: E402
+import supabase_schema as sb
 
 
 @pytest.fixture

@@ -392,8 +392,7 @@ def check_shapes(source: Source, info: BackupInfo) -> None:
                 now = r.reflect(conn, part.table).signature()
             except ValidationError:
                 raise ValidationError(
-                    f"table `{part.table}` is gone since backup {info.id}: recreate it, then "
-                    "restore",
+                    f"table {part.table} is gone since backup {info.id}: recreate it, then restore",
                     field=part.table,
                 ) from None
             if now == part.columns:
@@ -407,13 +406,13 @@ def check_shapes(source: Source, info: BackupInfo) -> None:
                 else:
                     continue
                 raise ValidationError(
-                    f"column `{part.table}.{name}` {why} since backup {info.id}: put it "
+                    f"column {part.table}.{name} {why} since backup {info.id}: put it "
                     "back as it was, then restore; nothing was restored",
                     field=f"{part.table}.{name}",
                 )
             extra = [n for n in has if n not in had]
             raise ValidationError(
-                f"column `{part.table}.{extra[0] if extra else '?'}` was added since backup "
+                f"column {part.table}.{extra[0] if extra else '?'} was added since backup "
                 f"{info.id}: drop it or restore into a copy; nothing was restored",
                 field=f"{part.table}.{extra[0] if extra else '?'}",
             )

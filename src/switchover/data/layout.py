@@ -175,21 +175,21 @@ def load(conn: Connection) -> Layout:
 def _check(table: r.Table, wanted: Mapping[str, frozenset[str]]) -> None:
     if table.key and table[table.key].kind not in _ID:
         raise ValidationError(
-            f"column `{table.name}.{table.key}` is the primary key but of type "
+            f"column {table.name}.{table.key} is the primary key but of type "
             f"{table[table.key].type}: a key must be uuid, an integer or text",
             field=f"{table.name}.{table.key}",
         )
     for column, kinds in wanted.items():
         if not table.has(column):
             raise ValidationError(
-                f"column `{table.name}.{column}` does not exist: switchover reads it "
+                f"column {table.name}.{column} does not exist: switchover reads it "
                 f"({_words(kinds)}); add it or rename yours to it. Nothing was written",
                 field=f"{table.name}.{column}",
             )
         col = table[column]
         if col.kind not in kinds:
             raise ValidationError(
-                f"column `{table.name}.{column}` is {col.type}, which switchover cannot "
+                f"column {table.name}.{column} is {col.type}, which switchover cannot "
                 f"use here: declare it as {_words(kinds)}. Nothing was written",
                 field=f"{table.name}.{column}",
             )

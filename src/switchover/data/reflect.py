@@ -120,12 +120,12 @@ def reflect(conn: sa.Connection, name: str) -> Table:
     sqlite = conn.dialect.name == "sqlite"
     columns = _sqlite_columns(conn, name) if sqlite else _pg_columns(conn, name)
     if not columns:
-        raise ValidationError(f"table `{name}` does not exist", field=name)
+        raise ValidationError(f"table {name} does not exist", field=name)
     inspector = sa.inspect(conn)
     pk = inspector.get_pk_constraint(name).get("constrained_columns") or []
     if len(pk) != 1:
         raise ValidationError(
-            f"table `{name}` needs a single-column primary key (it has "
+            f"table {name} needs a single-column primary key (it has "
             f"{', '.join(pk) or 'none'}): a backup matches rows by it",
             field=name,
         )
