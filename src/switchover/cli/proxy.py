@@ -258,10 +258,11 @@ def _run(
 
     from switchover.errors import NotFoundError
     from switchover.proxy.app import ProxyApp
-    from switchover.proxy.server import serve
+    from switchover.proxy.server import configure_logging, serve
     from switchover.sdk.client import connect
     from switchover.store.engine import redact_url
 
+    configure_logging()  # the client's first lines are JSON too
     url = state_of(ctx).settings().database_url
     client = connect(url, flush_interval=flush_interval)
     try:

@@ -56,6 +56,8 @@ def configure_logging(level: str = "info") -> dict[str, object]:
             "uvicorn": {"level": "WARNING", "propagate": True},
             "uvicorn.error": {"level": "WARNING", "propagate": True},
             "uvicorn.access": {"level": "WARNING", "propagate": False},
+            "httpx": {"level": "WARNING", "propagate": True},
+            "httpcore": {"level": "WARNING", "propagate": True},
         },
     }
 
