@@ -171,10 +171,12 @@ def config(legacy_url: str, candidate_url: str, **extra: Any) -> ProxyConfig:
 
 
 @contextmanager
-def proxying(cfg: ProxyConfig, db_url: str) -> Iterator[tuple[str, ProxyApp, Client]]:
-    """The proxy on a free port, deciding from the store at ``db_url``; records are
-    flushed by the test (``client.recorder.flush()``)."""
-    client = connect(db_url, refresh_interval=0.1, flush_interval=3600)
+def proxying(
+    cfg: ProxyConfig, db_url: str, token: str | None = None
+) -> Iterator[tuple[str, ProxyApp, Client]]:
+    """The proxy on a free port, deciding from the store (or the switchover server) at
+    ``db_url``; records are flushed by the test (``client.recorder.flush()``)."""
+    client = connect(db_url, token=token, refresh_interval=0.1, flush_interval=3600)
     app = ProxyApp(cfg, client, progress_interval=0)
     try:
         with ThreadServer(app) as server:

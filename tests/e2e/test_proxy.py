@@ -29,7 +29,7 @@ from proxy_servers import (
     wait_for,
 )
 
-from support.serving import free_port
+from support.serving import free_port, serving
 from switchover.bootstrap import App, bootstrap
 from switchover.core.migration import Override
 from switchover.settings import Settings
@@ -415,3 +415,28 @@ def test_limits_answer_413_and_503_naming_the_limit(
         assert ready.status_code == 200 and ready.json()["migration_loaded"] is True
         app.begin_drain()
         assert http.get("/_switchover/readyz").status_code == 503
+
+
+# a switchover server as the proxy's store ----------------------------------------------------
+
+
+def test_the_proxy_can_decide_and_record_through_a_switchover_server(
+    rollout: App, store_url: str, sides: Any, tmp_path: Path
+) -> None:
+    _legacy, _candidate, lu, cu = sides
+    token = rollout.tokens.create("proxy", "worker", actor="alice")
+    with (
+        serving(store_url, tmp_path, "--no-demo", "--no-controller") as server,
+        proxying(config(lu, cu), server, token) as (base, app, client),
+        httpx.Client(base_url=base) as http,
+    ):
+        assert client.compiled(NAME) is not None  # the snapshot came over HTTP
+        sides_seen = {
+            http.post("/webhooks/ghl", json={"contact_id": f"c-{i}"}).json()["side"]
+            for i in range(20)
+        }
+        assert sides_seen == {"legacy", "candidate"}
+        wait_for(lambda: app.inflight == 0)
+        assert client.recorder.flush()
+    stats = rollout.metrics.window(NAME, last=timedelta(minutes=10)).sides
+    assert stats["legacy"].calls + stats["candidate"].calls == 20
