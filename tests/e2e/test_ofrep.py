@@ -111,6 +111,14 @@ def test_errors_have_the_ofrep_shapes(served: Served) -> None:
         headers={"Authorization": f"Bearer {served.tokens['viewer']}"},
     )
     assert (raw.status_code, raw.json()["errorCode"]) == (400, "PARSE_ERROR")
+    empty = _HTTP[0].post(
+        f"{served.base}/ofrep/v1/evaluate/flags",
+        headers={"Authorization": f"Bearer {served.tokens['viewer']}"},
+    )
+    assert (empty.status_code, empty.json()["errorCode"]) == (400, "PARSE_ERROR")
+    assert _post(served, f"evaluate/flags/{FLAG}", {}).json()["errorCode"] == (
+        "TARGETING_KEY_MISSING"  # what the Python provider sends for a client without context
+    )
     bulk_bad = _post(served, "evaluate/flags", {"context": []})
     assert bulk_bad.status_code == 400
     assert bulk_bad.json() == {

@@ -97,16 +97,16 @@ async def _context(request: Request) -> Mapping[str, Any]:
     when its client has no context."""
     raw = await request.body()
     try:
-        body = orjson.loads(raw) if raw.strip() else {}
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise _BadRequest("PARSE_ERROR", "the body is not JSON") from None
+        detail = "the body is not JSON" if raw.strip() else "the request has no body"
+        raise _BadRequest("PARSE_ERROR", f'{detail}: send {{"context": {{...}}}}') from None
     if not isinstance(body, dict):
         raise _BadRequest("PARSE_ERROR", 'the body must be an object: {"context": {...}}')
     context = body.get("context", {})
     if not isinstance(context, dict):
         raise _BadRequest("INVALID_CONTEXT", "`context` must be an object")
-    key = context.get(TARGETING_KEY)
-    if key is not None and not isinstance(key, str):
+    if TARGETING_KEY in context and not isinstance(context[TARGETING_KEY], str):
         raise _BadRequest("INVALID_CONTEXT", f"`{TARGETING_KEY}` must be a string")
     return context
 
