@@ -21,6 +21,7 @@ import pytest
 from proxy_servers import (
     NAME,
     SECRET,
+    ThreadServer,
     Upstream,
     config,
     fresh_store,
@@ -29,7 +30,8 @@ from proxy_servers import (
     wait_for,
 )
 
-from support.serving import free_port, serving
+from support.serving import free_port
+from switchover.api.app import create_app
 from switchover.bootstrap import App, bootstrap
 from switchover.core.migration import Override
 from switchover.settings import Settings
@@ -421,13 +423,15 @@ def test_limits_answer_413_and_503_naming_the_limit(
 
 
 def test_the_proxy_can_decide_and_record_through_a_switchover_server(
-    rollout: App, store_url: str, sides: Any, tmp_path: Path
+    rollout: App, sides: Any
 ) -> None:
+    """The switchover API (``create_app``, as ``switchover serve`` runs it) on loopback;
+    the proxy reads the snapshot and posts its records over HTTP with a worker token."""
     _legacy, _candidate, lu, cu = sides
     token = rollout.tokens.create("proxy", "worker", actor="alice")
     with (
-        serving(store_url, tmp_path, "--no-demo", "--no-controller") as server,
-        proxying(config(lu, cu), server, token) as (base, app, client),
+        ThreadServer(create_app(rollout)) as server,
+        proxying(config(lu, cu), server.url, token) as (base, app, client),
         httpx.Client(base_url=base) as http,
     ):
         assert client.compiled(NAME) is not None  # the snapshot came over HTTP
