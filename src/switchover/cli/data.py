@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -541,3 +542,178 @@ def verify_settings_cmd(
             render.console.print(f"  … and {report.missing_count - len(report.missing)} more")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@data_app.command("convert-settings")
+@handled
+def convert_settings_cmd(
+    ctx: typer.Context,
+    convert: Annotated[
+        str,
+        typer.Option(
+            "--convert",
+            help="Your conversion, package.module:function(legacy_settings) -> v2 settings.",
+        ),
+    ],
+    legacy_table: Annotated[
+        str, typer.Option("--legacy-table", help="Legacy users' settings table.")
+    ] = "user_voice_settings",
+    v2_table: Annotated[str, typer.Option("--v2-table", help="v2 settings table.")] = (
+        "voice_v2_user_settings"
+    ),
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Overwrite users who already have v2 settings."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Convert and show samples; save nothing.")
+    ] = False,
+    source: SourceUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Convert legacy user voice settings into v2 and save them (seed 004 M5): a backup of
+    both tables first, then the conversion and a verify, in one transaction."""
+    from switchover.cli.progress import progress_bars
+    from switchover.core.clock import SystemClock
+    from switchover.data.settings import convert_settings, load_convert
+
+    fn = load_convert(convert)
+    src = open_source(ctx, source)
+    with progress_bars(not as_json) as progress:
+        report = convert_settings(
+            src, fn, now=SystemClock().now(), legacy_table=legacy_table, v2_table=v2_table,
+            replace=replace, dry_run=dry_run, progress=progress,
+        )  # fmt: skip
+    if as_json:
+        render.emit_json(report.to_dict())
+        return
+    verb = "would convert" if dry_run else "converted"
+    render.console.print(
+        esc(
+            f"{report.legacy} legacy users: {verb} {report.converted}, kept "
+            f"{report.kept_existing} who already had v2 settings"
+            + (f"; backup {report.backup_id}, verified" if report.backup_id else "")
+        )
+    )
+    for sample in report.samples:
+        render.console.print(
+            f"  {esc(sample['user'])}: {esc(str(sample['before']))} → {esc(str(sample['after']))}",
+            highlight=False,
+        )
+
+
+@data_app.command("backup")
+@handled
+def backup_cmd(
+    ctx: typer.Context,
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            help="A table to back up (repeat). Default: seed 004's settings and metrics "
+            "(user_voice_settings, voice_v2_user_settings, voice_agent_metrics).",
+        ),
+    ] = None,
+    source: SourceUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Back up whole tables (any columns and types), checksummed; `data restore` puts
+    them back."""
+    from switchover.core.clock import SystemClock
+    from switchover.data import backup as backups
+    from switchover.data.source import Scope
+
+    names = [n.strip() for t in table or () for n in t.split(",") if n.strip()] or [
+        "user_voice_settings", "voice_v2_user_settings", "voice_agent_metrics",
+    ]  # fmt: skip
+    src = open_source(ctx, source)
+    src.ensure_own()
+    with src.begin() as conn:
+        info = backups.create(
+            src, conn, Scope(None), now=SystemClock().now(), run_id=None, kind="manual",
+            tables=[backups.Selection(n) for n in dict.fromkeys(names)],
+        )  # fmt: skip
+    if as_json:
+        render.emit_json(info.to_dict())
+        return
+    rows = ", ".join(f"{p.table} {p.rows:,}" for p in info.parts)
+    render.console.print(esc(f"backup {info.id}: {rows}; sha256 {info.checksum}"))
+
+
+@data_app.command("backup-keys")
+@handled
+def backup_keys_cmd(
+    redis_url: Annotated[str, typer.Option("--redis", help="Redis URL, e.g. redis://HOST:6379/0.")],
+    pattern: Annotated[
+        str, typer.Option("--pattern", help="Keys to back up, e.g. 'voice:cache:*'.")
+    ],
+    file: Annotated[Path, typer.Option("--file", help="A new file to write the backup to.")],
+    as_json: Json = False,
+) -> None:
+    """Back up cache keys (any Redis type, with their TTLs) to a checksummed file."""
+    from switchover.cli.progress import progress_bars
+    from switchover.data.keys import backup_keys
+
+    with progress_bars(not as_json) as progress:
+        made = backup_keys(redis_url, pattern, file, progress=progress)
+    if as_json:
+        render.emit_json(made.to_dict())
+        return
+    render.console.print(
+        esc(f"backed up {made.keys} key(s) matching {pattern!r} ({made.bytes} bytes) to {file}")
+    )
+
+
+@data_app.command("restore-keys")
+@handled
+def restore_keys_cmd(
+    redis_url: Annotated[str, typer.Option("--redis", help="Redis URL, e.g. redis://HOST:6379/0.")],
+    file: Annotated[Path, typer.Option("--file", help="A file written by `data backup-keys`.")],
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite keys that exist.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Restore keys from a `data backup-keys` file, after checking its checksum."""
+    from switchover.data.keys import restore_keys
+
+    out = restore_keys(redis_url, file, replace=replace)
+    if as_json:
+        render.emit_json(out)
+        return
+    render.console.print(
+        esc(f"restored {out['restored']} key(s); {out['skipped_existing']} existed and were kept")
+    )
+
+
+@data_app.command("delete-keys")
+@handled
+def delete_keys_cmd(
+    pattern: Annotated[str, typer.Argument(help="Keys to delete, e.g. 'voice:cache:*'.")],
+    redis_url: Annotated[str, typer.Option("--redis", help="Redis URL, e.g. redis://HOST:6379/0.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the keys and show some; delete nothing.")
+    ] = False,
+    yes: Yes = False,
+    as_json: Json = False,
+) -> None:
+    """Clean up a legacy Redis namespace (seed 004 M5): only keys matching PATTERN, found
+    with SCAN, counted and confirmed first."""
+    from switchover.cli.progress import progress_bars
+    from switchover.data.keys import count_keys, delete_keys
+
+    counted = count_keys(redis_url, pattern)
+    if dry_run or not counted.matched:
+        if as_json:
+            render.emit_json(counted.to_dict())
+            return
+        render.console.print(esc(f"{counted.matched} key(s) match {pattern!r}; deleted nothing"))
+        for key in counted.sample:
+            render.console.print(f"  {esc(key)}", highlight=False)
+        return
+    shown = ", ".join(counted.sample) + (" …" if counted.matched > len(counted.sample) else "")
+    confirm(f"Delete {counted.matched} key(s) matching {pattern!r} ({shown})?", yes)
+    with progress_bars(not as_json) as progress:
+        report = delete_keys(redis_url, pattern, progress=progress)
+    if as_json:
+        render.emit_json(report.to_dict())
+        return
+    render.console.print(esc(f"deleted {report.deleted} key(s) matching {pattern!r}"))

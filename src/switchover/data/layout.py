@@ -14,7 +14,7 @@ the real run would refuse.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,12 +137,21 @@ class Layout:
 
     def encode(self, column: str, value: Any, *, sqlite: bool) -> Any:
         """A v2 value as the configs column's type takes it."""
+        return self.encoder(column, sqlite=sqlite)(value)
+
+    def encoder(self, column: str, *, sqlite: bool) -> Callable[[Any], Any]:
+        """:meth:`encode` for one column, decided once (a batch calls it per row)."""
         kind = self.configs[column].kind if self.configs.has(column) else r.TEXT
-        if isinstance(value, Mapping | list | tuple):
-            if kind == r.ARRAY and not sqlite:
+        as_list = kind == r.ARRAY and not sqlite
+
+        def encode(value: Any) -> Any:
+            if not isinstance(value, Mapping | list | tuple):
+                return value
+            if as_list:
                 return [v if isinstance(v, str) else orjson.dumps(v).decode() for v in value]
             return orjson.dumps(value).decode()
-        return value
+
+        return encode
 
     def decode(self, value: Any) -> Any:
         """A v2 value read back: JSON text parsed, jsonb and arrays as the driver gives."""

@@ -18,8 +18,9 @@ checks the columns and their types, that the lock is free, that no earlier run w
 left unfinished (a new run would back up its half-migrated rows: finish it with
 ``--resume RUN`` or undo it with ``--abandon RUN``), the v1 rows, and the transform on
 one row. On PostgreSQL each batch reads its rows ``FOR UPDATE`` and writes them with
-one ``UPDATE … FROM (VALUES …)``: a legacy write to a row's v1 columns waits for the
-batch that holds the row instead of slipping in between its read and its write.
+one set-based ``UPDATE … FROM unnest(…)`` (:mod:`switchover.data.bulk`): a legacy
+write to a row's v1 columns waits for the batch that holds the row instead of slipping
+in between its read and its write.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from switchover.core.clock import Clock
 from switchover.core.outcomes import OUTCOMES, infer_outcome, p95
 from switchover.core.transform import V1_FIELDS, V2_FIELDS, Transform, check_v2, to_v2
 from switchover.data import backup as backups
+from switchover.data import bulk
 from switchover.data import layout as lay
 from switchover.data import reflect as r
 from switchover.data import schema as s
@@ -249,8 +251,12 @@ EnableRollout = Callable[[str, int, str], dict[str, Any]]
 the rollout service's, so this layer needs no store of its own)."""
 
 UNFINISHED = ("running", "failed")
-VALUES_ROWS = 2000
-"""Rows per ``UPDATE … FROM (VALUES …)`` on PostgreSQL (its 65,535 parameters)."""
+_PLANNED = {
+    "transform": (s.configs.name, s.tenants.name),
+    "outcomes": (s.calls.name,),
+    "metrics": (s.configs.name, s.metrics.name, s.calls.name),
+}
+"""The tables each step's queries need fresh planner statistics of."""
 
 
 def unfinished_runs(source: Source) -> list[RunRecord]:
@@ -547,7 +553,8 @@ class Migrator:
         try:
             while run.step != "done":
                 lock.renew()
-                self._analyze()
+                if run.step in _PLANNED:
+                    self._analyze(_PLANNED[run.step])
                 handler = getattr(self, f"_step_{run.step}")
                 handler(run, scope, lock)
                 run = get_run(src, run_id)
@@ -577,14 +584,14 @@ class Migrator:
         done.rollout = self._rollout
         return done
 
-    def _analyze(self) -> None:
+    def _analyze(self, tables: tuple[str, ...]) -> None:
         """Fresh planner statistics on PostgreSQL: a table just filled or rewritten has
         none, and the planner then picks plans that grow with every batch."""
         if self.source.sqlite:
             return
         with self.source.begin() as conn:
-            for table in (*s.BACKED_UP, s.tenants):
-                self.source.execute(conn, f"ANALYZE {table.name}")
+            for table in tables:
+                self.source.execute(conn, f"ANALYZE {table}")
 
     def _advance(self, conn: Connection, run: RunRecord, step: str, **extra: Any) -> None:
         sets = ["step = ?", "cursor = NULL", "counts = ?", "updated_at = ?"]
@@ -685,30 +692,7 @@ class Migrator:
     def _update(
         self, conn: Connection, table: r.Table, columns: list[str], rows: list[tuple[Any, ...]]
     ) -> None:
-        """Set ``columns`` of the rows keyed by each tuple's last value: one ``UPDATE …
-        FROM (VALUES …)`` per chunk on PostgreSQL, ``executemany`` on SQLite."""
-        src = self.source
-        key = table.key
-        if src.sqlite:
-            sets = ", ".join(f"{r.quote(c)} = ?" for c in columns)
-            src.executemany(
-                conn, f"UPDATE {r.quote(table.name)} SET {sets} WHERE {r.quote(key)} = ?", rows
-            )
-            return
-        names = [*columns, key]
-        first = "(" + ", ".join(r.cast(conn, table[n]) for n in names) + ")"
-        plain = "(" + ", ".join("?" for _ in names) + ")"
-        sets = ", ".join(f"{r.quote(c)} = v.{r.quote(c)}" for c in columns)
-        alias = ", ".join(r.quote(n) for n in names)
-        for i in range(0, len(rows), VALUES_ROWS):
-            chunk = rows[i : i + VALUES_ROWS]
-            values = ", ".join([first, *([plain] * (len(chunk) - 1))])
-            src.execute(
-                conn,
-                f"UPDATE {r.quote(table.name)} AS t SET {sets} FROM (VALUES {values}) "
-                f"AS v({alias}) WHERE t.{r.quote(key)} = v.{r.quote(key)}",
-                [x for row in chunk for x in row],
-            )
+        bulk.update(self.source, conn, table, columns, rows)
 
     def _step_transform(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         layout = self.layout
@@ -730,11 +714,11 @@ class Migrator:
         rows: list[tuple[Any, ...]],
         now: str,
     ) -> None:
-        sqlite = self.source.sqlite
+        encoders = [layout.encoder(f, sqlite=self.source.sqlite) for f in V2_FIELDS]
         out = []
         for row in rows:
             v2 = self._apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
-            out.append((*(layout.encode(f, v2[f], sqlite=sqlite) for f in V2_FIELDS), row[0]))
+            out.append((*(enc(v2[f]) for enc, f in zip(encoders, V2_FIELDS, strict=True)), row[0]))
         self._update(conn, layout.configs, list(V2_FIELDS), out)
 
     def _step_outcomes(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
@@ -767,11 +751,10 @@ class Migrator:
             f"m.{r.quote(layout.metrics_ref)} = c.{ckey})",
             column="c.tenant_id",
         )
-        generated_at = layout.metrics["generated_at"]
-        insert = (
-            f"INSERT INTO voice_agent_metrics ({r.quote(layout.metrics_ref)}, tenant_id, "
-            "total_calls, avg_duration_seconds, p95_latency_ms, generated_at) VALUES "
-        )
+        columns = [
+            layout.metrics_ref, "tenant_id", "total_calls", "avg_duration_seconds",
+            "p95_latency_ms", "generated_at",
+        ]  # fmt: skip
 
         def write(conn: Connection, configs: list[tuple[Any, ...]], now: str) -> None:
             first, last = configs[0][0], configs[-1][0]
@@ -800,14 +783,7 @@ class Migrator:
                 durs, lats, n = per[cid]
                 avg = round(sum(durs) / len(durs), 3) if durs else None
                 rows.append((cid, tenant, n[0], avg, p95(lats), now))
-            if src.sqlite:
-                src.executemany(conn, insert + "(?, ?, ?, ?, ?, ?)", rows)
-                return
-            first_row = f"(?, ?, ?, ?, ?, {r.cast(conn, generated_at)})"
-            for i in range(0, len(rows), VALUES_ROWS):
-                chunk = rows[i : i + VALUES_ROWS]
-                marks = ", ".join([first_row, *(["(?, ?, ?, ?, ?, ?)"] * (len(chunk) - 1))])
-                src.execute(conn, insert + marks, [x for row in chunk for x in row])
+            bulk.insert(src, conn, layout.metrics, columns, rows)
 
         self._batched(
             run, lock, step="metrics", then="verify", count="metrics_generated",
