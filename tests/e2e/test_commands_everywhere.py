@@ -292,7 +292,7 @@ def _audit(app: App, name: str) -> list[tuple[str, str, str, list[tuple[str, Any
 
 def _state(app: App, name: str) -> dict[str, Any]:
     m = app.rollout.get(name).to_dict()
-    for key in ("name", "created_at", "updated_at", "version"):
+    for key in ("name", "group", "created_at", "updated_at", "version"):  # group: the name
         m.pop(key, None)
     plan = app.plans.find(name)
     return {
