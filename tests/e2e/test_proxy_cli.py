@@ -195,6 +195,8 @@ def test_sigterm_drains_requests_in_flight_then_flushes_and_exits_0(tmp_path: Pa
                 "1",
                 "--signature-secret-env",
                 "WEBHOOK_SECRET",
+                "--progress-interval",
+                "0.5",
                 "--json",
             ],
             stdout=subprocess.PIPE,
@@ -230,6 +232,8 @@ def test_sigterm_drains_requests_in_flight_then_flushes_and_exits_0(tmp_path: Pa
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]  # JSON lines only
     events = [line.get("event") for line in lines]
     assert "drain_started" in events and "proxy_stopped" in events
+    progress = [line for line in lines if line.get("event") == "progress"]
+    assert progress and progress[-1]["side.legacy"] == 1  # counts while it ran
     assert SECRET not in err and "contact_id" not in err
     window = a.metrics.window(NAME, last=timedelta(minutes=10))
     assert window.sides["legacy"].calls == 1  # flushed on the way out
