@@ -95,6 +95,8 @@ def serve(app: ProxyApp, host: str, port: int, log_level: str = "info") -> None:
         lifespan="on",
         log_config=configure_logging(log_level),
         access_log=False,
+        server_header=False,  # the upstream's Server and Date pass through, not twice
+        date_header=False,
         timeout_graceful_shutdown=int(max(1, app.config.drain.timeout)),
         timeout_keep_alive=75,
     )
