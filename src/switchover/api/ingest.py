@@ -42,7 +42,8 @@ class IngestObservations(BaseModel):
         ...,
         description="Each: migration, operation, side (legacy|candidate), latency_ms (0 to "
         "86400000), ok, error_type, fallback, tenant, outcome {name: number, |number| <= "
-        "1e12}, at (epoch seconds, within five years of the server's clock), "
+        "1e12}, scores {name: number} (a rating per call, such as csat: 4; at most 8), "
+        "at (epoch seconds, within five years of the server's clock), "
         "first_chunk_ms (streams: 0 to latency_ms).",
     )
     idempotency_key: str | None = _KEY_FIELD

@@ -352,6 +352,27 @@ def _outcomes(values: list[str], option: str) -> dict[str, float]:
     return out
 
 
+_SCORE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:(?:\u00b1|\+-|\+/-)\s*(\d+(?:\.\d+)?))?\s*$")
+
+
+def _scores(values: list[str], option: str) -> dict[str, tuple[float, float]]:
+    """``csat=4.6`` or ``csat=4.6+-0.8`` (mean, standard deviation; default 1)."""
+    from switchover.core.scores import SCORE_NAME, SCORE_NAME_RULE
+
+    out: dict[str, tuple[float, float]] = {}
+    for raw in values:
+        name, _, spec = raw.partition("=")
+        match = _SCORE.match(spec)
+        if not SCORE_NAME.match(name.strip()) or match is None:
+            raise ValidationError(
+                f"{option} {raw!r}: write NAME=MEAN or NAME=MEAN+-SD, e.g. csat=4.6+-0.8 "
+                f"(a name of {SCORE_NAME_RULE})",
+                field=option,
+            )
+        out[name.strip()] = (float(match.group(1)), float(match.group(2) or 1.0))
+    return out
+
+
 _OP_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*:(.+)$")
 
 
@@ -408,6 +429,18 @@ def plan_simulate(
     candidate_outcome: Annotated[
         list[str] | None, _opt("Override an outcome on the candidate.", "--candidate-outcome")
     ] = None,
+    score: Annotated[
+        list[str] | None,
+        _opt(
+            "A score every call carries on both sides, NAME=MEAN+-SD (normal; SD 1 when "
+            "left out), e.g. csat=4.6+-0.8.",
+            "--score",
+        ),
+    ] = None,
+    candidate_score: Annotated[
+        list[str] | None,
+        _opt("Override a score on the candidate, e.g. csat=4.1+-0.9.", "--candidate-score"),
+    ] = None,
     rate: Annotated[
         list[str] | None, _opt("Traffic of each operation: 50/s (the default) or 3000/m.", "--rate")
     ] = None,
@@ -443,6 +476,8 @@ def plan_simulate(
         "--error-spike": error_spike,
         "--outcome": outcome,
         "--candidate-outcome": candidate_outcome,
+        "--score": score,
+        "--candidate-score": candidate_score,
         "--rate": rate,
     }
     split = {name: _split_ops(values or []) for name, values in options.items()}
@@ -479,18 +514,33 @@ def plan_simulate(
                 **own,
                 **_outcomes(split["--candidate-outcome"][1].get(op, []), "--candidate-outcome"),
             }
+        scored = _scores(values("--score", None), "--score")
+        cand_scored = {
+            **scored,
+            **_scores(values("--candidate-score", None), "--candidate-score"),
+        }
+        if op is not None:
+            own_scores = _scores(split["--score"][1].get(op, []), "--score")
+            scored = {**scored, **own_scores}
+            cand_scored = {
+                **cand_scored,
+                **own_scores,
+                **_scores(split["--candidate-score"][1].get(op, []), "--candidate-score"),
+            }
         p50s = {k: one(f"--{k}-p50", op, None) for k in ("legacy", "candidate")}
         legacy = SideModel(
             parse_latency_ms(one("--legacy-p95", op, "400ms"), "--legacy-p95"),
             parse_latency_ms(p50s["legacy"], "--legacy-p50") if p50s["legacy"] else None,
             parse_rate(one("--legacy-errors", op, "0.5%"), "--legacy-errors"),
             tuple(both.items()),
+            scores=tuple((k, m, sd) for k, (m, sd) in scored.items()),
         )
         candidate = SideModel(
             parse_latency_ms(one("--candidate-p95", op, "400ms"), "--candidate-p95"),
             parse_latency_ms(p50s["candidate"], "--candidate-p50") if p50s["candidate"] else None,
             parse_rate(one("--candidate-errors", op, "0.5%"), "--candidate-errors"),
             tuple(cand_out.items()),
+            scores=tuple((k, m, sd) for k, (m, sd) in cand_scored.items()),
         )
         changes: tuple[Change, ...] = ()
         spike = one("--error-spike", op, None)
@@ -505,6 +555,7 @@ def plan_simulate(
                 candidate.p50_ms,
                 parse_rate(new_rate, "--error-spike"),
                 candidate.outcomes,
+                scores=candidate.scores,
             )
             changes = (Change(parse_seconds(at, "--error-spike"), spiked),)
         per_second = parse_rate_per_second(one("--rate", op, "50/s") or "50/s")

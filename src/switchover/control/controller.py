@@ -24,7 +24,7 @@ from switchover.control.evidence import EvidenceCache
 from switchover.control.notify import EVENTS, Notification, Webhook
 from switchover.core import migration as mig
 from switchover.core.clock import Clock, SystemClock
-from switchover.core.judge import Action, Severity, Situation, Verdict, judge
+from switchover.core.judge import Action, Severity, Situation, Verdict, judge, srm_applies
 from switchover.core.migration import Migration
 from switchover.core.plan import Plan
 from switchover.core.plan_state import PlanState, PlanStatus, moved
@@ -170,6 +170,16 @@ class Controller:
             approved=state.approved_next(),
             rollbacks=self._rollbacks(state),
         )
+        if state.phase_index >= 0 and srm_applies(state.plan, state.phase_index):
+            # read only where the sample ratio guardrail applies
+            with self.store.read() as tx:
+                m = tx.get_migration(state.migration)
+            situation = replace(
+                situation,
+                share_known=m.enabled and not m.tenants,
+                percentage=m.percentage,
+                changed_at=m.updated_at.timestamp() if m.updated_at else None,
+            )
         return judge(situation, self.cache.evidence(state.migration))
 
     def _rollbacks(self, state: PlanState) -> int:

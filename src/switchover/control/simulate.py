@@ -36,6 +36,7 @@ from switchover.core.judge import Action
 from switchover.core.plan import Plan
 from switchover.core.plan_state import PlanStatus
 from switchover.core.rollup import Rollup, RollupKey
+from switchover.core.scores import counter_names
 from switchover.core.sketch import _MULTIPLIER, _OFFSET, LatencySketch, bin_value
 from switchover.errors import ValidationError
 from switchover.rollout.service import RolloutService
@@ -84,6 +85,11 @@ class SideModel:
     ttfb_p95_ms: float | None = None
     """Every call is a stream whose time to first chunk has this p95 (None: no streams)."""
     ttfb_p50_ms: float | None = None
+    scores: tuple[tuple[str, float, float], ...] = ()
+    """(name, mean, standard deviation) of a score every call carries, e.g. a 1-5 rating."""
+    recorded: float = 1.0
+    """The share of this side's calls that reach the store (below 1: a side that loses
+    records, what the sample ratio guardrail catches)."""
 
     def lognormal(self) -> tuple[float, float]:
         return _lognormal(self.p95_ms, self.p50_ms)
@@ -290,7 +296,24 @@ def _side_rollup(rng: np.random.Generator, model: SideModel, n: int, *, candidat
         hits = int(rng.binomial(n, p))
         if hits:
             r.outcomes[name] = float(hits)
+    for name, mean, sd in model.scores:
+        r.outcomes.update(_score_sums(rng, name, mean, sd, n))
     return r
+
+
+def _score_sums(
+    rng: np.random.Generator, name: str, mean: float, sd: float, n: int
+) -> dict[str, float]:
+    """The counters of ``n`` normal scores, drawn as their sufficient statistics: the
+    sample mean is normal, the sample variance a scaled chi-square, independent."""
+    n_name, sum_name, sq_name = counter_names(name)
+    sample_mean = float(rng.normal(mean, sd / math.sqrt(n)))
+    spread = float(sd * sd * rng.chisquare(n - 1)) if n > 1 else 0.0
+    return {
+        n_name: float(n),
+        sum_name: n * sample_mean,
+        sq_name: spread + n * sample_mean * sample_mean,
+    }
 
 
 class Simulation:
@@ -411,6 +434,8 @@ class Simulation:
                     ("legacy", n - n_cand, op.legacy),
                     ("candidate", n_cand, candidate),
                 ):
+                    if count and model.recorded < 1.0:
+                        count = int(self.rng.binomial(count, model.recorded))
                     if count:
                         cache.add(
                             RollupKey(minute, MIGRATION, op.name, side),

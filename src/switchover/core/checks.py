@@ -554,6 +554,102 @@ def check_mean_ratio(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
     )
 
 
+# --- scores ---------------------------------------------------------------------------------
+
+
+def _score_name(gate: Gate) -> str:
+    return gate.metric.split(".", 1)[1]
+
+
+def check_score(gate: Gate, cand: Pool, look: Look) -> Check:
+    """``score.csat >= 4.5``: the candidate's mean score over its scored calls, against a
+    fixed value. An asymptotic confidence sequence for the mean (:func:`mean_radius`);
+    fails when the whole sequence is on the wrong side of the limit."""
+    stats = cand.score(_score_name(gate))
+    if stats.n == 0 or stats.mean is None:
+        return _no_traffic(gate, look, "scored candidate", (0, 0))
+    mean, n = stats.mean, stats.n
+    breaks = _beyond(gate, mean, gate.value)
+    enough = n >= look.min_samples
+    bound = None
+    if breaks and enough:
+        radius = mean_radius(stats.sd, n, look.threshold)
+        bound = mean - radius if gate.lower_is_better else mean + radius
+    fails = bound is not None and _beyond(gate, bound, gate.value)
+    side = "above" if gate.lower_is_better else "below"
+    return _ladder(
+        gate,
+        look,
+        enough=(n, look.min_samples),
+        fails=fails,
+        breaks=breaks,
+        shown=(
+            f"{gate.metric} mean {mean:.3g} (sd {stats.sd:.3g}, {n:,} scored calls "
+            f"{look.where()}), limit {gate.value:g}"
+        ),
+        evidence=f"with every look counted the mean is {side} {bound:.3g}"
+        if bound is not None
+        else "",
+        worse=Classification.HIGH if gate.lower_is_better else Classification.LOW,
+        candidate=mean,
+        legacy=None,
+        effect=mean - gate.value,
+        p_value=None,
+        samples=(n, 0),
+        method="asymptotic confidence sequence on the mean score",
+        log_e=None,
+        bound=bound,
+    )
+
+
+def check_score_drop(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
+    """``score_drop.csat <= 0.2``: legacy's mean score minus the candidate's, against a
+    margin in the score's units. Two confidence sequences, half the budget each; fails
+    when legacy's lower bound is above the candidate's upper bound by more than the
+    margin."""
+    name = _score_name(gate)
+    c, lg = cand.score(name), legacy.score(name)
+    samples = (c.n, lg.n)
+    if c.mean is None or lg.mean is None:
+        side = "scored candidate" if c.mean is None else "scored legacy"
+        return _no_traffic(gate, look, side, samples)
+    drop = lg.mean - c.mean
+    breaks = drop > gate.value or (gate.op == "<" and drop == gate.value)
+    enough = min(samples) >= look.min_samples
+    threshold = seq.halved(look.threshold)
+    gap = None
+    if breaks and enough:
+        gap = (lg.mean - mean_radius(lg.sd, lg.n, threshold)) - (
+            c.mean + mean_radius(c.sd, c.n, threshold)
+        )
+    fails = gap is not None and gap > gate.value
+    return _ladder(
+        gate,
+        look,
+        enough=(min(samples), look.min_samples),
+        fails=fails,
+        breaks=breaks,
+        shown=(
+            f"score.{name} mean {c.mean:.3g} ({c.n:,} scored calls) vs {_legacy_words(look)} "
+            f"{lg.mean:.3g} ({lg.n:,}) {look.where()}: a drop of {drop:.3g}, margin "
+            f"{gate.value:g}"
+        ),
+        evidence=f"with every look counted the drop is at least {gap:.3g}"
+        if gap is not None
+        else "",
+        worse=Classification.LOW,
+        candidate=c.mean,
+        legacy=lg.mean,
+        effect=drop,
+        p_value=None,
+        samples=samples,
+        method="asymptotic confidence sequences on both mean scores",
+        log_e=None,
+        threshold=threshold,
+        bound=gap,
+    )
+
+
 # --- counts per hour -----------------------------------------------------------------------
 
 
@@ -615,6 +711,74 @@ def check_count(gate: Gate, cand: Pool, look: Look) -> Check:
         samples=(n, 0),
         method="mixture SPRT on the count (Poisson)",
         log_e=log_e,
+    )
+
+
+# --- sample ratio ----------------------------------------------------------------------------
+
+SRM_NAME = "sample ratio"
+SRM_TOLERANCE = 0.1
+"""How far the candidate's share may drift from the percentage before the guardrail may
+hold: a tenth of the smaller side's share (10 % -> 9 to 11 %; 90 % -> 89 to 91 %). Calls
+are bucketed by a key, not one by one, so a key with many calls moves the share a little
+without anything being wrong."""
+
+
+def srm_band(expected: float) -> tuple[float, float]:
+    margin = SRM_TOLERANCE * min(expected, 1.0 - expected)
+    return max(0.0, expected - margin), min(1.0, expected + margin)
+
+
+def check_sample_ratio(cand: Pool, legacy: Pool, expected: float, look: Look) -> Check:
+    """The candidate's share of every call of the span against the phase's percentage:
+    a sample ratio mismatch means the two sides' calls are not comparable (a side loses
+    records, crashes before recording, or a router ignores the percentage), so every
+    comparison is suspect. Two one-sided mixture tests (the share above the band's top,
+    below its bottom), half the budget each; a failure holds."""
+    low, high = srm_band(expected)
+    gate = Gate(
+        metric="sample_ratio",
+        op="<=",
+        value=expected,
+        action=GateAction.HOLD,
+        text=f"{SRM_NAME} (candidate share {pct(expected)})",
+    )
+    n, k = cand.calls + legacy.calls, cand.calls
+    if n == 0:
+        return _no_traffic(gate, look, "", (0, 0))
+    share = k / n
+    threshold = seq.halved(look.threshold)
+    enough = n >= look.min_samples
+    log_e = 0.0
+    if enough:
+        log_e = max(
+            seq.binomial_log_e(k, n, high, seq.ABOVE), seq.binomial_log_e(k, n, low, seq.BELOW)
+        )
+    p = seq.adjusted_p(log_e, threshold, look.alpha)
+    return _ladder(
+        gate,
+        look,
+        enough=(n, look.min_samples),
+        fails=log_e >= threshold,
+        breaks=not low <= share <= high,
+        shown=(
+            f"the candidate served {pct(share)} of calls ({_counted(k, n)} {look.where()}), "
+            f"expected {pct(expected)} (from {pct(low)} to {pct(high)})"
+        ),
+        evidence=(
+            f"a sample ratio mismatch with every look counted ({p_text(p)}): the sides' "
+            "calls are not comparable; check that both sides record every call and that "
+            "every router uses the migration's percentage"
+        ),
+        worse=Classification.HIGH if share > high else Classification.LOW,
+        candidate=share,
+        legacy=1.0 - share,
+        effect=share - expected,
+        p_value=p,
+        samples=(k, n - k),
+        method="mixture SPRT on the candidate's share of calls (binomial), both ways",
+        log_e=log_e,
+        threshold=threshold,
     )
 
 
@@ -696,6 +860,10 @@ def check_gate(gate: Gate, cand: Pool, legacy: Pool, look: Look) -> Check:
         return check_rate_diff(gate, cand, legacy, look)
     if kind == "mean_ratio":
         return check_mean_ratio(gate, cand, legacy, look)
+    if kind == "score":
+        return check_score(gate, cand, look)
+    if kind == "score_drop":
+        return check_score_drop(gate, cand, legacy, look)
     return check_outcome_drop(gate, cand, legacy, look)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from switchover.core.rollup import Rollup
+from switchover.core.scores import ScoreStats, score_stats
 from switchover.core.sketch import LatencySketch
 
 CANDIDATE = "candidate"
@@ -214,6 +215,10 @@ class Pool:
             return self.total_failures
         name = metric.split(".", 1)[1]
         return min(self.calls, max(0, round(self.outcomes.get(name, 0.0))))
+
+    def score(self, name: str) -> ScoreStats:
+        """Scored calls, mean and standard deviation of score ``name``."""
+        return score_stats(self.outcomes, name)
 
     def rate(self, metric: str) -> float | None:
         return self.count(metric) / self.calls if self.calls else None

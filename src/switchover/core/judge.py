@@ -28,11 +28,13 @@ from dataclasses import dataclass, field
 
 from switchover.core.checks import (
     MATRIX_TESTS,
+    SRM_NAME,
     WINDOWED_KINDS,
     Look,
     check_gate,
     check_matrix,
     check_rollbacks,
+    check_sample_ratio,
     compare_metrics,
     may_fail,
 )
@@ -112,6 +114,15 @@ class Situation:
     rollbacks: int = 0
     """Rollbacks (partial or total, the controller's and operators') since the plan was
     applied: what a ``rollbacks <= 2`` gate reads."""
+    share_known: bool = False
+    """The candidate's share of calls should be the migration's percentage (the
+    controller says so unless tenant overrides send some callers to a side of their own,
+    or the migration is killed): the sample ratio guardrail then judges it."""
+    percentage: int | None = None
+    """The migration's percentage now (None: the phase's)."""
+    changed_at: float | None = None
+    """When the migration last changed (its percentage may have): the sample ratio
+    guardrail reads calls from after it."""
 
 
 # --- 1. spans ---------------------------------------------------------------------------------
@@ -131,6 +142,9 @@ class Spans:
     (its calls before the change were the candidate's too, judged by no phase yet), to
     the minute in progress. After a rollback, from the next whole minute, as the gates:
     the calls that caused it are not judged twice."""
+    ratio: tuple[int, int] = (0, 0)
+    """What the sample ratio guardrail reads: the phase from its second whole minute (the
+    minutes before mix the old percentage with the new while every process learns it)."""
 
 
 def window_lengths(plan: Plan) -> list[int]:
@@ -155,12 +169,26 @@ def spans(s: Situation) -> Spans:
     if s.status != "rolled_back":
         guard_start = min(start, int(s.phase_started // 60))
     windows = tuple((end - n, end) for n in window_lengths(s.plan) if end - n > guard_start)
+    ratio_start = start
+    if s.changed_at is not None:
+        ratio_start = max(start, -(-int(s.changed_at) // 60))
     return Spans(
         (start, end),
         windows,
         (start - max(1, int(s.plan.window // 60)), start),
         (guard_start, end),
+        (min(end, ratio_start + SRM_SETTLE_MINUTES), end),
     )
+
+
+SRM_SETTLE_MINUTES = 1
+"""Whole minutes of a phase the sample ratio guardrail leaves out after its first
+partial one: processes learn a new percentage within seconds, not at once."""
+
+
+def srm_applies(plan: Plan, index: int) -> bool:
+    """The sample ratio guardrail is on and the phase splits traffic (not 0 or 100 %)."""
+    return plan.srm and 0 < plan.phases[index].percentage < 100
 
 
 # --- 2. budget --------------------------------------------------------------------------------
@@ -172,7 +200,7 @@ def budget(plan: Plan, index: int) -> Budget:
     gates = (*plan.guardrails, *phase.gates)
     # a rollback count is no test: it spends none of the budget
     tests = sum(1 for g in gates if g.kind != "rollbacks") + MATRIX_TESTS
-    return Budget(plan.alpha, tests, len(plan.phases), phase.duration / 60.0)
+    return Budget(plan.alpha, tests, len(plan.phases), plan.planned_minutes(index))
 
 
 # --- 3. gather --------------------------------------------------------------------------------
@@ -251,7 +279,7 @@ class Checked:
     matrix: list[tuple[Severity, Check]]
     """The matrix rows shown exceeded, all of the most severe level found."""
     gates: list[Check]
-    """Every guardrail, then every gate of the phase."""
+    """Every guardrail, then every gate of the phase, then the sample ratio guardrail."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +378,29 @@ def run_checks(s: Situation, g: Gathered) -> Checked:
             continue
         sides = g.phase(_operation(plan, gate))
         checks.append(check_gate(gate, sides.candidate, sides.legacy, _as(gate_look, sides)))
+    splits = s.percentage is None or 0 < s.percentage < 100
+    if s.share_known and splits and srm_applies(plan, s.phase_index):
+        checks.append(sample_ratio(s, g))
     return Checked(matrix_rows(plan, g, at.scoped(Scope.MATRIX)), checks)
+
+
+def sample_ratio(s: Situation, g: Gathered) -> Check:
+    """The sample ratio guardrail on :attr:`Spans.ratio`, every operation the plan judges.
+
+    It has a budget of its own, the plan's ``1 - confidence`` split over the phases: it
+    can only hold, so it takes nothing from the tests that roll back, and a healthy
+    rollout is held by it with a chance of at most ``1 - confidence`` too."""
+    plan = s.plan
+    own = Budget(plan.alpha, 1, len(plan.phases), plan.planned_minutes(s.phase_index))
+    look = Look(Scope.GUARDRAIL, PHASE, g.spans.ratio, own.phase(), plan.alpha, plan.min_samples)
+    span = g.spans.ratio
+    pools = g.evidence.pools(span[0], span[1], s.plan.operation)
+    percentage = s.percentage
+    if percentage is None:
+        percentage = s.plan.phases[s.phase_index].percentage
+    expected = percentage / 100.0
+    at = Look(look.scope, look.window, span, look.threshold, look.alpha, look.min_samples)
+    return check_sample_ratio(pools[CANDIDATE], pools[LEGACY], expected, at)
 
 
 # --- 5. severity ------------------------------------------------------------------------------
@@ -409,7 +459,10 @@ def decide(s: Situation, severity: Severity, gates: Sequence[Check]) -> Decision
                 f"{human_duration(max(0.0, elapsed))} of {human_duration(phase.duration)}",
             ),
         )
-    inconclusive = [c for c in gates if c.result is Result.INCONCLUSIVE]
+    # the sample ratio guardrail holds when it fails; too few calls to tell is no reason
+    inconclusive = [
+        c for c in gates if c.result is Result.INCONCLUSIVE and not c.name.startswith(SRM_NAME)
+    ]
     if inconclusive:
         return Decision(
             Action.HOLD,
@@ -421,7 +474,19 @@ def decide(s: Situation, severity: Severity, gates: Sequence[Check]) -> Decision
         )
     passed = f"every gate of {phase.name} passed after {human_duration(elapsed)}"
     if idx == len(plan.phases) - 1:
-        return Decision(Action.COMPLETE, None, (f"{passed}: rollout complete",))
+        if elapsed < phase.duration + plan.bake:
+            return Decision(
+                Action.CONTINUE,
+                None,
+                (
+                    f"{passed}; baking at {phase.percentage}% for "
+                    f"{human_duration(elapsed - phase.duration)} of "
+                    f"{human_duration(plan.bake)}: guardrails and the decision matrix still "
+                    "judge and can roll back",
+                ),
+            )
+        baked = f" and {human_duration(plan.bake)} of baking" if plan.bake else ""
+        return Decision(Action.COMPLETE, None, (f"{passed}{baked}: rollout complete",))
     nxt = plan.phases[idx + 1]
     if nxt.requires_approval and not s.approved:
         return Decision(

@@ -13,6 +13,9 @@ the field):
   after the receiver's clock: far enough for any clock skew or a late replay, near enough
   that a timestamp in milliseconds, or ``1e300``, is refused instead of overflowing a
   minute column;
+- ``scores`` (``{"csat": 4}``): names of 1-50 letters, digits, ``_`` or ``-``, finite
+  values up to 1e6, at most 8 a call, each kept as three outcome counters
+  (:mod:`switchover.core.scores`);
 - outcome values: finite numbers with ``|value| <= 1e12`` (:data:`MAX_OUTCOME_VALUE`), at
   most :data:`MAX_OUTCOMES` counters a call, so that no sum of them reaches infinity.
 
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchover.core.decision import Side
+from switchover.core.scores import score_counters, validate_scores
 from switchover.errors import ValidationError
 
 MAX_NAME = 63
@@ -270,7 +274,10 @@ def observation_from_dict(data: Mapping[str, Any], *, default_at: float) -> Obse
         error_type=error_type if not ok else None,
         fallback=bool(data.get("fallback", False)),
         tenant=tenant,
-        outcome=validate_outcome(data.get("outcome")),
+        outcome={
+            **validate_outcome(data.get("outcome")),
+            **score_counters(validate_scores(data.get("scores"))),
+        },
         at=float(at),
         total_failure=bool(data.get("total_failure", False)),
         first_chunk_ms=None if first_chunk is None else float(first_chunk),

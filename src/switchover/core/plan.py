@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from switchover.core.scores import SCORE_NAME, SCORE_NAME_RULE
 from switchover.errors import ValidationError
 
 RATE_METRICS = ("error_rate", "fallback_rate", "total_failure_rate")
@@ -40,6 +41,10 @@ ROLLBACKS = "rollbacks"
 """How many rollbacks the plan has had (``rollbacks <= 2``): a count, not a statistic."""
 OUTCOME = "outcome."
 OUTCOME_DROP = "outcome_drop."
+SCORE = "score."
+"""A score's mean over the candidate's scored calls (``score.csat >= 4.5``)."""
+SCORE_DROP = "score_drop."
+"""Legacy's mean score minus the candidate's, in the score's units (``score_drop.csat <= 0.2``)."""
 
 
 class GateAction(StrEnum):
@@ -175,8 +180,8 @@ class Gate:
     @property
     def kind(self) -> str:
         """One of rate, latency, ttfb, outcome, latency_ratio, ttfb_ratio, rate_ratio,
-        rate_diff, mean_ratio, outcome_drop, rollbacks; count for a rate or outcome metric written
-        per unit of time."""
+        rate_diff, mean_ratio, outcome_drop, score, score_drop, rollbacks; count for a rate
+        or outcome metric written per unit of time."""
         return "count" if self.per_hour else gate_kind(self.metric)
 
     @property
@@ -220,6 +225,10 @@ def gate_kind(metric: str) -> str:
         return "outcome"
     if metric.startswith(OUTCOME_DROP):
         return "outcome_drop"
+    if metric.startswith(SCORE):
+        return "score"
+    if metric.startswith(SCORE_DROP):
+        return "score_drop"
     return "unknown"
 
 
@@ -231,6 +240,16 @@ def _format_value(kind: str, value: float) -> str:
     if kind == "count":
         return f"{value:g}/h"
     return f"{value:g}"
+
+
+def parse_score(text: str, path: str, *, drop: bool) -> float:
+    """``4.5`` (a mean score) or ``0.2`` (a drop, at least 0), in the score's own units."""
+    match = re.fullmatch(r"-?\d+(?:\.\d+)?", text)
+    number = float(text) if match else math.nan
+    if not math.isfinite(number) or abs(number) > 1e6 or (drop and number < 0):
+        example = "0.2 (points of the score)" if drop else "4.5"
+        raise _fail(path, f"{text!r} is not a score; write a number such as {example}")
+    return number
 
 
 def parse_rollbacks(text: str, path: str) -> float:
@@ -295,7 +314,8 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
             f"unknown metric {metric!r}; use one of {', '.join(RATE_METRICS)}, p50, p95, p99, "
             "p50_ratio, p95_ratio, p99_ratio, ttfb_p50, ttfb_p95, ttfb_p99, ttfb_p50_ratio, "
             "ttfb_p95_ratio, ttfb_p99_ratio, mean_ratio, error_ratio, fallback_ratio, "
-            "error_diff, fallback_diff, rollbacks, outcome.NAME, outcome_drop.NAME (a rate or "
+            "error_diff, fallback_diff, rollbacks, outcome.NAME, outcome_drop.NAME, "
+            "score.NAME, score_drop.NAME (a rate or "
             "outcome with a value per unit of time, such as outcome.NAME < 50/h, is a count "
             "per hour)",
         )
@@ -303,7 +323,11 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
         outcome = metric.split(".", 1)[1]
         if not _OUTCOME_NAME.match(outcome):
             raise _fail(path, f"{outcome!r} is not an outcome name (letters, digits, _ . -)")
-    if kind != "outcome" and op in (">", ">="):
+    if kind in ("score", "score_drop"):
+        score = metric.split(".", 1)[1]
+        if not SCORE_NAME.match(score):
+            raise _fail(path, f"{score!r} is not a score name; use {SCORE_NAME_RULE}")
+    if kind not in ("outcome", "score") and op in (">", ">="):
         raise _fail(
             path,
             f"{metric} is lower-is-better: write it with < or <=, e.g. {metric} < {text_value}",
@@ -319,6 +343,8 @@ def parse_gate(raw: Any, path: str, *, default_action: str = "rollback") -> Gate
     if per_hour:
         value = parse_count(text_value, metric, value_path)
         kind = "count"
+    elif kind in ("score", "score_drop"):
+        value = parse_score(text_value, value_path, drop=kind == "score_drop")
     elif kind in ("rate", "outcome", "outcome_drop", "rate_diff"):
         value = parse_rate(text_value, value_path)
     elif kind in ("latency", "ttfb"):
@@ -454,6 +480,12 @@ class Plan:
     notify: tuple[TargetSpec, ...] = ()
     operation: str | None = None
     """Judge only this operation (default: every operation together)."""
+    srm: bool = True
+    """The sample ratio mismatch guardrail: hold when the candidate's share of calls is
+    shown to differ from the phase's percentage (``srm: false`` turns it off)."""
+    bake: float = 0.0
+    """Seconds after the last phase's gates pass during which guardrails and the decision
+    matrix still judge, and can roll back, before the plan completes (``bake: 7d``)."""
 
     @property
     def alpha(self) -> float:
@@ -470,7 +502,13 @@ class Plan:
         )
 
     def total_duration(self) -> float:
-        return sum(p.duration for p in self.phases)
+        """Every phase's minimum duration, and the bake after the last."""
+        return sum(p.duration for p in self.phases) + self.bake
+
+    def planned_minutes(self, index: int) -> float:
+        """How long phase ``index`` is planned to be judged: the last one's bake included."""
+        extra = self.bake if index == len(self.phases) - 1 else 0.0
+        return (self.phases[index].duration + extra) / 60.0
 
     def features(self) -> list[str]:
         names: list[str] = []
@@ -491,6 +529,8 @@ class Plan:
             "confidence": self.confidence,
             "tolerance": self.tolerance,
             "operation": self.operation,
+            "srm": self.srm,
+            "bake_seconds": self.bake,
             "matrix": self.matrix.to_dict(),
             "guardrails": [g.to_dict() for g in self.guardrails],
             "phases": [p.to_dict() for p in self.phases],
@@ -512,6 +552,8 @@ _PLAN_KEYS = {
     "guardrails",
     "phases",
     "notify",
+    "srm",
+    "bake",
 }
 _PHASE_KEYS = {"name", "percentage", "duration", "features", "gates", "requires_approval"}
 
@@ -680,6 +722,12 @@ def parse_plan(data: Any) -> Plan:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail("description", "must be text")
+    srm = data.get("srm", True)
+    if not isinstance(srm, bool):
+        raise _fail("srm", f"must be true (hold on a sample ratio mismatch) or false, got {srm!r}")
+    bake = 0.0
+    if data.get("bake") is not None:
+        bake = parse_seconds(data["bake"], "bake")
     return Plan(
         name=name,
         phases=tuple(phases),
@@ -694,6 +742,8 @@ def parse_plan(data: Any) -> Plan:
         matrix=_parse_matrix(data["matrix"]) if "matrix" in data else Matrix(),
         notify=notify,
         operation=operation,
+        srm=srm,
+        bake=bake,
     )
 
 

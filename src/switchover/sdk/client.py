@@ -36,6 +36,7 @@ from switchover.core.decision import (
 from switchover.core.migration import Migration
 from switchover.core.observation import validate_outcome
 from switchover.core.redact import Redactor
+from switchover.core.scores import score_counters, validate_scores
 from switchover.sdk.backends import Backend, SnapshotSource, as_backend, backend_for
 from switchover.sdk.circuit import CircuitPolicy
 from switchover.sdk.pin import Pin, PinnedCall
@@ -286,6 +287,26 @@ class MigrationHandle:
         sticky, so it is the side that served the call).
         """
         clean = validate_outcome(outcome)
+        if side is None:
+            cfg = self._router.config(operation)
+            side = self.decide(cfg.feature, context).side
+        self._client.recorder.add_outcome(self.name, operation, Side(side).value, clean)
+
+    def record_score(
+        self,
+        operation: str,
+        scores: Mapping[str, float],
+        *,
+        context: Mapping[str, Any] | None = None,
+        side: str | Side | None = None,
+    ) -> None:
+        """Scores of one call known after it (``{"csat": 4}``, a 1-5 rating) for its side:
+        what ``score.csat >= 4.5`` and ``score_drop.csat <= 0.2`` gates read.
+
+        Give ``side``, or the call's ``context`` (the side is sticky). Raises
+        ``ValidationError`` for a score name or value that breaks the rules.
+        """
+        clean = score_counters(validate_scores(scores))
         if side is None:
             cfg = self._router.config(operation)
             side = self.decide(cfg.feature, context).side

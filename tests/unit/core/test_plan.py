@@ -156,9 +156,15 @@ def test_seed_002_rollback_triggers_and_success_criteria() -> None:
         "p95 < 3000ms",
         "outcome.routing_failure < 10%",
         "outcome_drop.booked <= 2%",
+        "score_drop.csat <= 0.2",
     ]
     for phase in plan.phases:
-        assert [g.text for g in phase.gates] == ["p95 < 2000ms", "error_rate < 1%"]
+        assert [g.text for g in phase.gates] == [
+            "p95 < 2000ms",
+            "error_rate < 1%",
+            "outcome.routing_failure < 5%",
+        ]
+    assert plan.bake == 2 * D  # Node.js on standby until the decommission (days 9-10)
 
 
 def test_seed_000_gates_guardrails_and_campaign_stickiness() -> None:
@@ -717,7 +723,10 @@ def _as_source(d: dict[str, Any]) -> dict[str, Any]:
         "guardrails": [gate(g) for g in d["guardrails"]],
         "phases": [phase(p) for p in d["phases"]],
         "notify": [target(t) for t in d["notify"]],
+        "srm": d["srm"],
     }
+    if d["bake_seconds"]:
+        out["bake"] = _seconds(d["bake_seconds"])
     if d["operation"] is not None:
         out["operation"] = d["operation"]
     return out
