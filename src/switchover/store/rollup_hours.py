@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import orjson
 import sqlalchemy as sa
 
-from switchover.core.chart import absorb_parts
+from switchover.core.chart import absorb_parts, compact_sketch
 from switchover.core.rollup import Rollup, RollupKey
 from switchover.store import tables as t
 from switchover.store.records import RollupParts
@@ -166,8 +167,8 @@ def _values(key: _Key, r: Rollup) -> dict[str, Any]:
         "errors": r.errors,
         "fallbacks": r.fallbacks,
         "outcomes": dict(sorted(r.outcomes.items())),
-        "sketch": r.sketch.to_dict(),
-        "first_chunk": r.first_chunk.to_dict() if r.first_chunk.count else None,
+        "sketch": compact_sketch(r.sketch),
+        "first_chunk": compact_sketch(r.first_chunk) if r.first_chunk.count else None,
     }
 
 
@@ -178,7 +179,19 @@ def hour_parts(
     first minute."""
     h = t.rollup_hours.c
     query = (
-        sa.select(t.rollup_hours)
+        sa.select(
+            h.hour,
+            h.migration,
+            h.operation,
+            h.side,
+            h.count,
+            h.errors,
+            h.fallbacks,
+            # as text, parsed by orjson: the JSON of an hour's sketches is most of the read
+            sa.cast(h.outcomes, sa.Text).label("outcomes"),
+            sa.cast(h.sketch, sa.Text).label("sketch"),
+            sa.cast(h.first_chunk, sa.Text).label("first_chunk"),
+        )
         .where(h.migration == migration)
         .where(h.hour >= since_minute)
         .where(h.hour < until_minute)
@@ -189,9 +202,9 @@ def hour_parts(
             int(r.count),
             int(r.errors),
             int(r.fallbacks),
-            r.outcomes or {},
-            r.sketch or {},
-            r.first_chunk or None,
+            orjson.loads(r.outcomes) if r.outcomes else {},
+            orjson.loads(r.sketch) if r.sketch else {},
+            orjson.loads(r.first_chunk) if r.first_chunk else None,
         )
 
 
