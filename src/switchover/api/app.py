@@ -397,6 +397,8 @@ def create_app(
         }
         return Response(orjson.dumps(payload), media_type="application/json")
 
+    api.include_router(ofrep_routes())  # early: routes are matched in order
+
     # observations and metrics ---------------------------------------------------------
 
     @api.get("/v1/migrations/{name}/metrics", tags=["metrics"])
@@ -442,7 +444,6 @@ def create_app(
     api.include_router(plan_routes(app))
     api.include_router(data_routes(app))
     api.include_router(agent_routes(app))
-    api.include_router(ofrep_routes())
     api.include_router(dashboard_routes(app, api.state.charts, lambda: api.state.demo))
     mount_static(api)
 
