@@ -2,8 +2,9 @@
 
 Judging 100 migrations every minute must not re-read and re-decode their rollups each
 time, and a phase may last weeks. The cache loads a migration's recent minutes once,
-then follows the rollups table by id (``rollups_after``): each tick reads only the rows
-appended since the last one. It keeps:
+then follows the rollups table (:class:`~switchover.store.follower.RollupFollower`):
+each tick reads only the rows appended since the last one, and the rows whose
+transactions committed out of id order. It keeps:
 
 - the last ``horizon`` minutes one by one (:class:`~switchover.core.evidence.MinuteStats`,
   computed once per minute and again only when a late row for that minute arrives), for
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from switchover.core.evidence import SIDES, Evidence, MinuteStats, Pool, minute_stats
 from switchover.core.rollup import Rollup, RollupKey
+from switchover.store.follower import RollupFollower
 from switchover.store.ports import Repository
 
 ALL = None
@@ -51,7 +53,7 @@ class EvidenceCache:
     def __init__(self, store: Repository | None, *, horizon_minutes: int = 62) -> None:
         self.store = store
         self.horizon = horizon_minutes
-        self._last_id: int | None = None
+        self.follower = RollupFollower(store) if store is not None else None
         self._rollups: dict[str, dict[_Key, _Series]] = {}
         """Per operation (never ALL) and side, per minute."""
         self._all: dict[str, dict[str, _Series]] = {}
@@ -98,33 +100,28 @@ class EvidenceCache:
         if self.store is None:
             return
         new = [m for m in migrations if m not in self._rollups]
+        assert self.follower is not None
+        last_id = self.follower.start()
         with self.store.read() as tx:
-            if self._last_id is None:
-                self._last_id = tx.max_rollup_id()
             for name in new:
                 self._rollups[name] = {}
                 self._complete_from[name] = now_minute - self.horizon
-                rows = tx.rollups(
-                    name, now_minute - self.horizon, now_minute + 1, max_id=self._last_id
-                )
+                rows = tx.rollups(name, now_minute - self.horizon, now_minute + 1, max_id=last_id)
                 for row in rows:
                     self.add(row.key, row.rollup)
 
-    def refresh(self, now_minute: int, *, page: int = 5000) -> int:
-        """Read rows appended since the last refresh; returns how many. Then forget the
-        minutes older than the horizon, and the running pools no longer asked for."""
+    def refresh(self, now_minute: int) -> int:
+        """Read rows appended since the last refresh, and late ones; returns how many.
+        Then forget the minutes older than the horizon, and the running pools no longer
+        asked for."""
         self._now = max(self._now, now_minute)
         total = 0
-        while self.store is not None and self._last_id is not None:
-            with self.store.read() as tx:
-                rows = tx.rollups_after(self._last_id, limit=page)
-            for row_id, row in rows:
-                self._last_id = row_id
+        if self.follower is not None and self.follower.last_id is not None:
+            rows = self.follower.poll()
+            for _, row in rows:
                 if row.key.migration in self._rollups:
                     self.add(row.key, row.rollup)
-            total += len(rows)
-            if len(rows) < page:
-                break
+            total = len(rows)
         self.evict(now_minute - self.horizon)
         return total
 
@@ -251,11 +248,14 @@ class EvidenceCache:
             return out, start
         upto = min(held_from, end)
         with self.store.read() as tx:
-            rows = tx.rollups(migration, start, upto, max_id=self._last_id)
+            rows = tx.rollups(migration, start, upto, max_id=self._followed())
         for row in rows:
             if row.key.side == side and (operation is ALL or row.key.operation == operation):
                 out.merge(row.rollup)
         return out, upto
+
+    def _followed(self) -> int | None:
+        return self.follower.last_id if self.follower is not None else None
 
     def evidence(self, migration: str) -> Evidence:
         return _MigrationEvidence(self, migration)

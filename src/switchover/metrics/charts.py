@@ -21,9 +21,10 @@ not loaded yet, newest page first, so the first 1h chart reads an hour of rows a
 first 7d chart the whole retention (what that costs: ``bench/dashboard.py``). Rows with
 an id up to the one the table had when the migration was first asked for come from
 these loads; later rows come from the feed, whatever their minute, so nothing is
-counted twice. On PostgreSQL ids can become visible out of order (a transaction that
-took lower ids commits after one that took higher ids); ids the feed skipped are
-re-checked for ``GAP_SECONDS`` so those rows are not lost.
+counted twice. The feed is the store's :class:`~switchover.store.follower.RollupFollower`,
+the controller's too: on PostgreSQL ids can become visible out of order (a transaction
+that took lower ids commits after one that took higher ids), and the ids it skipped are
+looked for again until those rows arrive.
 
 One cache per server process, shared by the threads serving requests: one lock guards
 the memory, another serialises the feed, and each migration has one lock for loads.
@@ -55,6 +56,7 @@ from switchover.core.clock import Clock
 from switchover.core.rollup import Rollup, RollupKey, minute_of
 from switchover.core.window import SIDES
 from switchover.store import rollup_hours
+from switchover.store.follower import RollupFollower
 from switchover.store.repository import Store
 
 MINUTE_HORIZON = 7 * 60
@@ -64,12 +66,6 @@ FIVE_MINUTE_HORIZON = 25 * 60
 LOAD_PAGE_MINUTES = 360
 """Minutes read per query when loading, newest first: while a long window loads, the
 minutes already in serve the shorter windows."""
-FEED_PAGE_ROWS = 5000
-GAP_SECONDS = 30.0
-"""How long an id the feed skipped is looked for again (a slow commit, or a rollback)."""
-MAX_GAP_IDS = 2000
-MAX_GAP_RUNS = 8
-"""Runs of skipped ids re-read per call, newest first."""
 APPLY_CHUNK = 20
 """Rows decoded, then merged under the lock, at a time while loading: concurrent calls
 get a turn, and few decoded rows are alive at once (thousands would live long enough
@@ -184,9 +180,8 @@ class ChartCache:
         self._lock = threading.Lock()
         self._feed_lock = threading.Lock()
         self._migrations: dict[str, _Migration] = {}
-        self._last_id: int | None = None
-        self._gaps: dict[int, float] = {}
-        """ids the feed skipped -> when first skipped (clock.monotonic())"""
+        self._follower = RollupFollower(store, monotonic=clock.monotonic)
+        """Guarded by ``_feed_lock``."""
 
     # the API ------------------------------------------------------------------------
 
@@ -221,8 +216,8 @@ class ChartCache:
         """What the cache holds: for benchmarks and debugging."""
         with self._lock:
             return {
-                "last_id": self._last_id,
-                "gaps": len(self._gaps),
+                "last_id": self._follower.last_id,
+                "gaps": self._follower.gaps,
                 "migrations": {
                     name: {
                         "loaded_from_minute": None if m.loaded_from == _END else m.loaded_from,
@@ -251,12 +246,8 @@ class ChartCache:
                 m = self._migrations.get(name)
                 if m is not None:
                     return m
-                last_id = self._last_id
-            if last_id is None:
-                with self.store.read() as tx:
-                    last_id = tx.max_rollup_id()
+            last_id = self._follower.start()
             with self._lock:
-                self._last_id = last_id
                 m = _Migration(name, last_id, now_minute, self.retention_minutes, used)
                 self._migrations[name] = m
                 return m
@@ -264,52 +255,14 @@ class ChartCache:
     def _follow(self) -> None:
         """Merge the rows appended since the last call (and skipped ids now visible)."""
         with self._feed_lock:
-            now = self.clock.monotonic()
             with self._lock:
-                self._drop_idle(now)
-                if self._last_id is None:
+                self._drop_idle(self.clock.monotonic())
+                if not self._migrations:
                     return
-                last = self._last_id
-                runs = self._gap_runs(now)
-            found: list[tuple[int, Any]] = []
-            with self.store.read() as tx:
-                for first, last_gap in runs:
-                    rows = tx.rollups_after(first - 1, limit=last_gap - first + 1)
-                    found.extend((i, r) for i, r in rows if first <= i <= last_gap)
-                pages = []
-                while True:
-                    page = tx.rollups_after(last, limit=FEED_PAGE_ROWS)
-                    pages.append(page)
-                    if len(page) < FEED_PAGE_ROWS:
-                        break
-                    last = page[-1][0]
+            rows = self._follower.poll()
             with self._lock:
-                for row_id, row in found:
-                    if self._gaps.pop(row_id, None) is not None:
-                        self._apply(row_id, row.key, row.rollup)
-                expected = self._last_id + 1
-                for page in pages:
-                    for row_id, row in page:
-                        for missing in range(expected, min(row_id, expected + MAX_GAP_IDS)):
-                            self._gaps[missing] = now
-                        expected = row_id + 1
-                        self._apply(row_id, row.key, row.rollup)
-                self._last_id = expected - 1
-                if len(self._gaps) > MAX_GAP_IDS:
-                    for gap in sorted(self._gaps)[: len(self._gaps) - MAX_GAP_IDS]:
-                        del self._gaps[gap]
-
-    def _gap_runs(self, now: float) -> list[tuple[int, int]]:
-        """Runs of consecutive skipped ids still worth looking for, newest first."""
-        for gap in [g for g, seen in self._gaps.items() if now - seen > GAP_SECONDS]:
-            del self._gaps[gap]
-        runs: list[tuple[int, int]] = []
-        for gap in sorted(self._gaps):
-            if runs and runs[-1][1] == gap - 1:
-                runs[-1] = (runs[-1][0], gap)
-            else:
-                runs.append((gap, gap))
-        return runs[::-1][:MAX_GAP_RUNS]
+                for row_id, row in rows:
+                    self._apply(row_id, row.key, row.rollup)
 
     def _apply(self, row_id: int, key: RollupKey, rollup: Rollup) -> None:
         m = self._migrations.get(key.migration)
@@ -322,8 +275,8 @@ class ChartCache:
         ]:
             del self._migrations[name]
         if not self._migrations:
-            self._last_id = None  # nobody to follow for: stop reading the table
-            self._gaps.clear()
+            # nobody to follow for: stop reading the table
+            self._follower = RollupFollower(self.store, monotonic=self.clock.monotonic)
 
     # loading and merging ------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from switchover.core.sketch import LatencySketch, bin_value
+from switchover.store.follower import RollupFollower
 from switchover.store.repository import Store
 
 BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -82,19 +83,14 @@ class _Totals:
 class StoreCollector(Collector):
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._last_id = 0
+        self._follower = RollupFollower(store)
+        self._follower.start_at(0)  # every row of the table, then what is appended
         self._totals: dict[tuple[str, str, str], _Totals] = {}
         self._lock = threading.Lock()
 
     def _catch_up(self) -> None:
-        with self.store.read() as tx:
-            while True:
-                batch = tx.rollups_after(self._last_id)
-                if not batch:
-                    break
-                for row_id, row in batch:
-                    self._add(row)
-                    self._last_id = row_id
+        for _, row in self._follower.poll():
+            self._add(row)
 
     def _add(self, row: Any) -> None:
         key = (row.key.migration, row.key.operation, row.key.side)
