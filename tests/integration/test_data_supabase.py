@@ -274,3 +274,96 @@ def test_a_v2_column_of_the_wrong_type_is_refused_up_front(source: Source) -> No
         assert "json" in refused.value.message
     assert sb.digest(source.engine) == rows_before
     assert not any(t.startswith("switchover_") for t in sa.inspect(source.engine).get_table_names())
+
+
+@pytest.mark.postgres
+def test_a_legacy_write_during_a_batch_is_not_lost_from_the_v2_fields(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A legacy writer updates a config's prompt while the batch holding that config is
+    between its read and its write: the writer waits for the batch's row lock, its v1
+    value is kept, and the catch-up step migrates the row again from it."""
+    import threading
+    import time
+
+    src = Source(pg_url)
+    try:
+        sb.create(src.engine, configs=30)
+        with src.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(sa.text(
+                "SELECT id FROM voice_agent_configs WHERE TRIM(name) <> '' ORDER BY id"
+            ))]  # fmt: skip
+        target = ids[12]
+        module = f"slow_{uuid.uuid4().hex[:8]}"
+        (tmp_path / f"{module}.py").write_text(
+            "import threading, time\n"
+            "from switchover.core.transform import to_v2\n"
+            "reached = threading.Event()\n"
+            "target = None\n"
+            "def slow(row, now):\n"
+            "    if str(row['id']) == target and not reached.is_set():\n"
+            "        reached.set()\n"
+            "        time.sleep(0.6)  # the writer is now waiting for this batch's row lock\n"
+            "    return to_v2(row, now)\n"
+        )
+        sys.path.insert(0, str(tmp_path))
+        plugin = __import__(module)
+        plugin.target = str(target)
+        new_prompt = "You make outbound follow-up calls for the campaign about payments."
+        waited: list[float] = []
+
+        def legacy_writer() -> None:
+            assert plugin.reached.wait(30)
+            engine = sa.create_engine(pg_url)
+            t = time.monotonic()
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text("UPDATE voice_agent_configs SET prompt = :p WHERE id = :id"),
+                    {"p": new_prompt, "id": target},
+                )
+            waited.append(time.monotonic() - t)
+            engine.dispose()
+
+        writer = threading.Thread(target=legacy_writer)
+        writer.start()
+        run = Migrator(src, ManualClock(sb.NOW)).migrate(
+            MigrateOptions(batch_size=5, skip_invalid=True, transform=f"{module}:slow")
+        )
+        writer.join(30)
+        assert run.status == "completed", run.error
+        assert waited and waited[0] >= 0.3  # it waited for the batch's row lock
+        with src.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT prompt, assistant_type, capabilities, personality "
+                    "FROM voice_agent_configs WHERE id = :id"
+                ),
+                {"id": target},
+            ).one()
+        assert row[0] == new_prompt  # the legacy write is kept in v1
+        assert (row[1], row[2]) == ("outbound", ["payments"])  # and reached v2
+        assert row[3]["base_prompt"].startswith("You make outbound follow-up calls")
+    finally:
+        sys.path.remove(str(tmp_path)) if str(tmp_path) in sys.path else None
+        sb.drop(src.engine)
+        src.dispose()
+
+
+def test_the_dry_run_checks_the_lock_like_the_run(source: Source, made: dict[str, Any]) -> None:
+    source.ensure_own()
+    holder = NamedLock(
+        source.store, backups.LOCK_NAME, "a restore pid=1@elsewhere", ttl=300.0,
+        table=s.data_locks,
+    )  # fmt: skip
+    assert holder.acquire()
+    try:
+        for attempt in (
+            lambda: migrator(source).preview(MigrateOptions(skip_invalid=True)),
+            lambda: migrator(source).migrate(MigrateOptions(skip_invalid=True)),
+        ):
+            with pytest.raises(LockHeldError) as refused:
+                attempt()
+            assert "a restore pid=1@elsewhere" in refused.value.message
+    finally:
+        holder.release()
+    assert migrator(source).preview(MigrateOptions(skip_invalid=True)).configs_to_migrate == 38

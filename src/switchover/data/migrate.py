@@ -1,7 +1,7 @@
 """A data migration run: seed 003 §3.2's steps, in batches, resumable after a crash.
 
-Steps: ``backup`` → ``validate`` (v1) → ``transform`` → ``outcomes`` → ``metrics`` →
-``verify`` → ``enable`` (optional) → ``done``.
+Steps: ``backup`` → ``validate`` (v1) → ``transform`` → ``catchup`` → ``outcomes`` →
+``metrics`` → ``verify`` → ``enable`` (optional) → ``done``.
 
 Each batch commits together with the run's checkpoint (step, last key, counts), so a
 run killed at any point resumes from the last committed batch with exact counts: the
@@ -20,7 +20,8 @@ left unfinished (a new run would back up its half-migrated rows: finish it with
 one row. On PostgreSQL each batch reads its rows ``FOR UPDATE`` and writes them with
 one set-based ``UPDATE … FROM unnest(…)`` (:mod:`switchover.data.bulk`): a legacy
 write to a row's v1 columns waits for the batch that holds the row instead of slipping
-in between its read and its write.
+in between its read and its write, and the ``catchup`` step migrates again the rows
+such a write changed after their batch.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ from switchover.errors import (
 )
 from switchover.store.locks import NamedLock, local_holder
 
-STEPS = ("backup", "validate", "transform", "outcomes", "metrics", "verify", "enable", "done")
+STEPS = (
+    "backup", "validate", "transform", "catchup", "outcomes", "metrics", "verify", "enable",
+    "done",
+)  # fmt: skip
 LOCK_NAME = backups.LOCK_NAME
 MAX_BATCH = 10_000
 
@@ -281,6 +285,8 @@ class Migrator:
         self._verification: dict[str, Any] | None = None
         self._rollout: dict[str, Any] | None = None
         self._layout: lay.Layout | None = None
+        self._xids: set[str] = set()
+        """The transactions of this process's transform batches (PostgreSQL)."""
 
     # pre-flight ------------------------------------------------------------------------
 
@@ -699,12 +705,44 @@ class Migrator:
         fn = load_transform(run.options.transform)
         where, params = scope.join(_NOT_V2, eligible(layout))
         self._batched(
-            run, lock, step="transform", then="outcomes", count="configs_migrated",
+            run, lock, step="transform", then="catchup", count="configs_migrated",
             source="voice_agent_configs", key=r.quote(layout.configs.key),
             columns=_v1_columns(layout), where=where, params=params,
             write=lambda conn, rows, now: self._write_v2(conn, layout, fn, rows, now),
             lock_rows=True,
         )  # fmt: skip
+
+    def _step_catchup(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        """A legacy write that waited on a batch's row locks lands after the batch: on
+        PostgreSQL the row's ``xmin`` is then no longer one of the run's batch
+        transactions, and the row is migrated again from its new v1 values (after a
+        resume, whose batches this process did not see, every row the run migrated)."""
+        src = self.source
+        if src.sqlite:
+            # one writer at a time: a legacy write between a batch's read and its write
+            # makes the batch's write fail (SQLITE_BUSY), and the run resumes from it
+            with src.begin() as conn:
+                self._advance(conn, run, "outcomes")
+            return
+        layout = self.layout
+        fn = load_transform(run.options.transform)
+        ours = "{" + ",".join(sorted(self._xids)) + "}"
+        where, _ = scope.join(
+            "schema_version = 'v2'",
+            "migrated_at >= ?",
+            "CAST(xmin AS text) NOT IN (SELECT unnest(CAST(? AS text[])))",
+        )
+        with src.begin() as conn:
+            rows = src.fetch(
+                conn,
+                f"SELECT {_v1_columns(layout)} FROM voice_agent_configs WHERE {where} "
+                f"ORDER BY {r.quote(layout.configs.key)} FOR UPDATE",
+                (run.started_at, ours, *(scope.tenant_ids or ())),
+            )
+            if rows:
+                self._write_v2(conn, layout, fn, rows, self._now_iso())
+                self.log(f"{len(rows)} config(s) written by legacy during a batch: migrated again")
+            self._advance(conn, run, "outcomes")
 
     def _write_v2(
         self,
@@ -720,6 +758,8 @@ class Migrator:
             v2 = self._apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
             out.append((*(enc(v2[f]) for enc, f in zip(encoders, V2_FIELDS, strict=True)), row[0]))
         self._update(conn, layout.configs, list(V2_FIELDS), out)
+        if not self.source.sqlite:
+            self._xids.add(str(self.source.scalar(conn, "SELECT mod(txid_current(), 4294967296)")))
 
     def _step_outcomes(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         layout = self.layout
