@@ -37,6 +37,8 @@ phases:
   - {name: canary, percentage: 20, duration: 30m, gates: ["p95 < 900ms"]}
   - {name: full, percentage: 100, duration: 30m}
 """
+
+
 def run(db: str | None, *args: str) -> Any:
     """The real CLI, in process (a subprocess per call would double the test's time)."""
     from switchover.cli.main import app as cli
@@ -117,6 +119,7 @@ def test_the_cli_writes_one_self_contained_file(
     assert "wrote the report of voice_v2" in " ".join(text.split())
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no engine in this
 def test_bad_input_names_the_option_and_writes_nothing(
     app: App, clock: ManualClock, db_url: str, tmp_path: Path
 ) -> None:
