@@ -32,7 +32,6 @@ def token(db: str, cwd: Path, name: str, role: str) -> str:
 def test_a_workers_heartbeats_list_it_everywhere_and_it_turns_stale(
     db_url: str, tmp_path: Path
 ) -> None:
-    assert cli("--db", db_url, "init", cwd=tmp_path).returncode == 0
     worker_token = token(db_url, tmp_path, "core", "worker")
     viewer = token(db_url, tmp_path, "eyes", "viewer")
     with serving(db_url, tmp_path, served_a_config=False) as base:
