@@ -326,17 +326,31 @@ class ChartCache:
                 upper -= upper % 60
                 if upper <= first:
                     return since
-                parts = [
-                    *rollup_hours.hour_parts(tx.conn, m.name, first, upper),
-                    *rollup_hours.late_parts(
+                hours = list(rollup_hours.hour_parts(tx.conn, m.name, first, upper))
+                late_rows = list(
+                    rollup_hours.late_parts(
                         tx.conn, m.name, first, upper, mark.through_id, m.max_id
-                    ),
-                ]
+                    )
+                )
             with self._lock:
                 tier = m.tiers[60]
-                for key, count, errors, fallbacks, outcomes, sketch, chunk in parts:
+                every = [p for p in hours if p.key.operation == rollup_hours.ALL_OPERATIONS]
+                late = {(p.key.side, p.key.minute - p.key.minute % 60) for p in late_rows}
+                for part in (*hours, *late_rows):
+                    key, count, errors, fallbacks, outcomes, sketch, chunk = part
+                    if key.operation == rollup_hours.ALL_OPERATIONS:
+                        continue
                     for into in self._targets(m, key, only=tier):
                         absorb_parts(into, count, errors, fallbacks, outcomes, sketch, chunk)
+                # every operation of an hour as stored: no merge of its operations' sketches
+                # (unless a late row, not in it yet, came for that hour)
+                for key, count, errors, fallbacks, outcomes, sketch, chunk in every:
+                    derived = tier.all.setdefault(key.side, {})
+                    if (key.side, key.minute) in late or key.minute < tier.evicted:
+                        continue
+                    derived[key.minute] = into = Rollup()
+                    absorb_parts(into, count, errors, fallbacks, outcomes, sketch, chunk)
+                    tier.points.get((None, key.side), {}).pop(key.minute, None)
                 if m.hours_below < upper:
                     m.hours_below = upper
                 m.hours_from = first

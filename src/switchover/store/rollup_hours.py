@@ -33,6 +33,9 @@ LAG_MINUTES = 10
 """An hour is settled once it ended this long ago (recorders flush every few seconds)."""
 HOUR_RETENTION_DAYS = 90.0
 WATERMARK = "hours"
+ALL_OPERATIONS = "*"
+"""The operation of the rows that merge every operation of an hour (an observation's
+operation name cannot hold ``*``): a chart of all operations reads them as they are."""
 _Key = tuple[str, int, str, str]  # migration, hour, operation, side
 
 
@@ -75,11 +78,13 @@ def settle(conn: sa.Connection, now_minute: int, *, lag: int = LAG_MINUTES) -> i
     rows = 0
     for p in _parts(conn, fresh):
         k = p.key
-        key = (k.migration, k.minute // 60 * 60, k.operation, k.side)
-        into = merged.get(key)
-        if into is None:
-            into = merged[key] = Rollup()
-        absorb_parts(into, p.count, p.errors, p.fallbacks, p.outcomes, p.sketch, p.first_chunk)
+        hour = k.minute // 60 * 60
+        for op in (k.operation, ALL_OPERATIONS):
+            key = (k.migration, hour, op, k.side)
+            into = merged.get(key)
+            if into is None:
+                into = merged[key] = Rollup()
+            absorb_parts(into, p.count, p.errors, p.fallbacks, p.outcomes, p.sketch, p.first_chunk)
         rows += 1
     _store(conn, merged)
     values = {"before_minute": before, "through_id": through}
