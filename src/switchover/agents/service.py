@@ -9,6 +9,8 @@ from typing import Any
 
 from switchover.agents.keyring import Keyring
 from switchover.core.agents import (
+    AGENT_FIELDS,
+    KEY_KINDS,
     Agent,
     AgentChange,
     Campaign,
@@ -23,7 +25,13 @@ from switchover.core.agents import (
 )
 from switchover.core.clock import Clock, SystemClock
 from switchover.core.dispatch import CallRequest, route_inbound
-from switchover.errors import ConflictError, InactiveError, NotFoundError, ValidationError
+from switchover.errors import (
+    ConflictError,
+    InactiveError,
+    NotFoundError,
+    SecretKeyError,
+    ValidationError,
+)
 from switchover.store import agents as repo
 from switchover.store.repository import Store
 
@@ -401,9 +409,10 @@ class AgentService:
                 "phone_numbers",
                 field=unknown[0],
             )
+        sealed = [self._sealed_keys(item, i) for i, item in enumerate(_listed(data, "agents"))]
         changes = [
             self._parse_imported_agent(item, i, env)
-            for i, item in enumerate(_listed(data, "agents"))
+            for i, item in enumerate(_unsealed(_listed(data, "agents")))
         ]
         campaigns = [
             parse_campaign(item, where=f"campaigns[{i}]: ")
@@ -416,7 +425,7 @@ class AgentService:
         _unique([c.agent.id for c in changes], "agents", "agent id")
         _unique([c.id for c in campaigns], "campaigns", "campaign id")
         _unique([n.number for n in numbers], "phone_numbers", "number")
-        encrypted = [self._encrypted(c) for c in changes]
+        encrypted = [{**self._encrypted(c), **s} for c, s in zip(changes, sealed, strict=True)]
         result = ImportResult()
         now = self.clock.now()
         self._changed()
@@ -454,6 +463,56 @@ class AgentService:
             )
         return result
 
+    def _sealed_keys(self, item: Any, i: int) -> dict[str, str]:
+        """``{"encrypted": token}`` key values (what ``export_data`` writes), kept as they
+        are once this process's keyring has decrypted them."""
+        keys = item.get("keys") if isinstance(item, Mapping) else None
+        out: dict[str, str] = {}
+        for kind, value in (keys or {}).items() if isinstance(keys, Mapping) else ():
+            if isinstance(value, Mapping) and set(value) == {"encrypted"}:
+                token = value["encrypted"]
+                if not isinstance(token, str) or kind not in KEY_KINDS:
+                    raise ValidationError(
+                        f"agents[{i}]: keys.{kind} must be a known key kind with a token "
+                        'string, as written by "agents export"',
+                        field="keys",
+                    )
+                try:
+                    self.keyring.decrypt(token)
+                except SecretKeyError:
+                    raise SecretKeyError(
+                        f"agents[{i}]: keys.{kind} was encrypted with another "
+                        "SWITCHOVER_SECRET_KEY: import with the key the file was exported "
+                        "with (or list it after yours, comma-separated); nothing was imported",
+                        field="SWITCHOVER_SECRET_KEY",
+                    ) from None
+                out[kind] = token
+        return out
+
+    def export_data(self, *, actor: str) -> dict[str, Any]:
+        """Every agent (keys as their stored ciphertexts, ``{"encrypted": token}``),
+        campaign and phone number, read in one transaction, in the shape ``import_data``
+        reads: importing the file gives back the same registry. Audited."""
+        with self.store.transaction() as tx:
+            agents = []
+            for agent in repo.list_agents(tx):
+                item = {name: getattr(agent, name) for name in AGENT_FIELDS}
+                tokens = repo.key_ciphertexts(tx, agent.id)
+                if tokens:
+                    item["keys"] = {k: {"encrypted": tokens[k]} for k in sorted(tokens)}
+                agents.append(item)
+            data = {
+                "agents": agents,
+                "campaigns": [c.to_dict() for c in repo.list_campaigns(tx)],
+                "phone_numbers": [n.to_dict() for n in repo.list_numbers(tx)],
+            }
+            self._audit(
+                tx, "export", actor, None,
+                {"agents": [a["id"] for a in agents], "keys": sum(len(a.get("keys", {}))
+                 for a in agents)},
+            )  # fmt: skip
+        return data
+
     @staticmethod
     def _parse_imported_agent(item: Any, i: int, env: Mapping[str, str] | None) -> AgentChange:
         where = f"agents[{i}]: "
@@ -465,6 +524,22 @@ class AgentService:
             change = parse_agent({k: v for k, v in item.items() if k != "keys"}, where=where)
             return AgentChange(change.agent, set_keys, clear)
         return parse_agent(item, where=where)
+
+
+def _unsealed(items: list[Any]) -> list[Any]:
+    """The agents without their ``{"encrypted": …}`` keys (read by ``_sealed_keys``)."""
+    out = []
+    for item in items:
+        keys = item.get("keys") if isinstance(item, Mapping) else None
+        if isinstance(keys, Mapping):
+            plain = {
+                k: v
+                for k, v in keys.items()
+                if not (isinstance(v, Mapping) and set(v) == {"encrypted"})
+            }
+            item = {**item, "keys": plain}
+        out.append(item)
+    return out
 
 
 def _refuse_env_references(keys: Any, where: str) -> None:

@@ -91,6 +91,39 @@ def agents_import(
     )
 
 
+@agents_app.command("export")
+@handled
+def agents_export(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A new JSON file to write the backup to.")],
+    by: By = None,
+    as_json: Json = False,
+) -> None:
+    """Back up every agent, campaign and phone number to FILE, keys as their encrypted
+    tokens (seed 000's "backup database"); `agents import FILE` restores it exactly."""
+    if path.exists():
+        raise ValidationError(f"{path} exists: give a new file name", field="file")
+    data = _agents(ctx).export_data(actor=who(by))
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(
+            f"{path}: cannot be written ({type(exc).__name__})", field="file"
+        ) from None
+    counts = {k: len(v) for k, v in data.items()}
+    keys = sum(len(a.get("keys", {})) for a in data["agents"])
+    if as_json:
+        render.emit_json({"file": str(path), **counts, "keys": keys})
+        return
+    render.console.print(
+        esc(
+            f"exported {counts['agents']} agents ({keys} keys, encrypted), "
+            f"{counts['campaigns']} campaigns, {counts['phone_numbers']} phone numbers to {path}"
+        )
+    )
+
+
 @agents_app.command("list")
 @handled
 def agents_list(ctx: typer.Context, as_json: Json = False) -> None:
