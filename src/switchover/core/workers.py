@@ -82,10 +82,10 @@ def _text(data: Mapping[str, Any], key: str, *, required: bool = True) -> str | 
     return value
 
 
-def _count(data: Mapping[str, Any], key: str) -> int:
+def _count(data: Mapping[str, Any], key: str, most: int = 10**12) -> int:
     value = data.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
-        raise ValidationError(f"`{key}` must be a whole number from 0", field=key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        raise ValidationError(f"`{key}` must be a whole number from 0 to {most}", field=key)
     return value
 
 
@@ -111,7 +111,7 @@ def parse_heartbeat(data: Mapping[str, Any]) -> Heartbeat:
     side = data.get("side")
     if side is not None and side not in ("legacy", "candidate"):
         raise ValidationError("`side` must be legacy, candidate or null", field="side")
-    max_concurrency = _count(data, "max_concurrency")
+    max_concurrency = _count(data, "max_concurrency", 100_000)
     return Heartbeat(
         instance=str(_text(data, "instance")),
         name=str(_text(data, "name")),
