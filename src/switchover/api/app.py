@@ -312,7 +312,11 @@ def create_app(
         return _run(
             request,
             cmd.SetFeature(
-                migration=name, feature=feature, enabled=body.enabled, **_who(who, body)
+                migration=name,
+                feature=feature,
+                enabled=body.enabled,
+                percentage=body.percentage,
+                **_who(who, body),
             ),
         )
 

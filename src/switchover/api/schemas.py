@@ -38,6 +38,12 @@ class SetPercentage(Change):
 
 class SetFeature(Change):
     enabled: StrictBool
+    percentage: StrictInt | str | None = Field(
+        None,
+        description="The feature's own percentage, a cap on the migration's (0-100): its "
+        "calls go to the candidate for min(this, the migration's) % of callers, the same "
+        "buckets. 'follow' drops the cap; left out, it stays as it is.",
+    )
 
 
 class SetTenant(Change):

@@ -1,4 +1,4 @@
-"""CLI: ``switchover feature enable|disable``."""
+"""CLI: ``switchover feature enable|disable`` (with ``--percentage``, a feature's own)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,17 @@ def _feature_command(on: bool) -> Callable[..., None]:
         ctx: typer.Context,
         name: Name,
         feature: Annotated[str, typer.Argument(help="The feature, e.g. stt.")],
+        percentage: Annotated[
+            str | None,
+            typer.Option(
+                "--percentage",
+                help="The feature's own percentage, a cap on the migration's (0-100): its "
+                "calls go to the candidate for min(this, the migration's) % of callers, in "
+                "the same buckets, so growing either moves nobody back. 'follow' drops the "
+                "cap. Left out: unchanged.",
+                show_default=False,
+            ),
+        ] = None,
         by: By = None,
         reason: Reason = "",
         expect_version: ExpectVersion = None,
@@ -39,6 +50,7 @@ def _feature_command(on: bool) -> Callable[..., None]:
             migration=name,
             feature=feature,
             enabled=on,
+            percentage=percentage,
             actor=who(by),
             reason=reason,
             expected_version=expect_version,

@@ -49,7 +49,13 @@ def show_migration(m: Migration, as_json: bool) -> None:
 
 
 def _features(m: Migration) -> str:
-    return ", ".join(f"{f}={'on' if on else 'off'}" for f, on in sorted(m.features.items())) or "-"
+    """``stt=on, tts=on (5 %)``: a feature's own percentage where it has one (the share of
+    callers its calls go to the candidate for)."""
+    parts = []
+    for f, on in sorted(m.features.items()):
+        own = f" ({m.feature_percentage(f)} %)" if on and f in m.feature_percentages else ""
+        parts.append(f"{f}={'on' if on else 'off'}{own}")
+    return ", ".join(parts) or "-"
 
 
 def migration_table(migrations: list[Migration]) -> Table:

@@ -175,9 +175,16 @@ def _set_feature(app: App, cmd: c.SetFeature, _p: Progress) -> Outcome:
     def work(tx: Tx, now: datetime) -> Outcome:
         action = "enable_feature" if cmd.enabled else "disable_feature"
         before, after = _change(
-            tx, cmd, action, lambda m: mig.with_feature(m, cmd.feature, cmd.enabled), now
+            tx,
+            cmd,
+            action,
+            lambda m: mig.with_feature_setting(m, cmd.feature, cmd.enabled, cmd.percentage),
+            now,
         )
         state = "on" if cmd.enabled else "off: all its calls go to legacy"
+        cap = after.feature_percentages.get(cmd.feature)
+        if cmd.enabled and cap is not None:
+            state += f", for {after.feature_percentage(cmd.feature)} % of callers (its own {cap} %)"
         return _migration_outcome(
             f"{after.name}: feature {cmd.feature} is {state}",
             before,

@@ -63,6 +63,9 @@ class SetFeature(MigrationCommand):
     verb: ClassVar[str] = "set_feature"
     feature: str
     enabled: bool
+    percentage: object = None
+    """The feature's own percentage, a cap on the migration's (0-100); ``"follow"`` drops
+    the cap; None leaves it as it is."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

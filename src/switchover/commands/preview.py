@@ -78,7 +78,7 @@ def _percentage(cmd: c.SetPercentage, m: Migration, plan: PlanState | None) -> P
 
 
 def _feature(cmd: c.SetFeature, m: Migration, plan: PlanState | None) -> Preview:
-    after = mig.with_feature(m, cmd.feature, cmd.enabled)
+    after = mig.with_feature_setting(m, cmd.feature, cmd.enabled, cmd.percentage)
     word = "on" if cmd.enabled else "off"
     notes = () if cmd.enabled else (f"Every {cmd.feature} call goes to legacy.",)
     return Preview(

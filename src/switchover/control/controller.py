@@ -268,7 +268,11 @@ class Controller:
             after = change("rollback_partial", lambda m: mig.rolled_back_to(m, pct, feats))
             return moved(state, target, now=now, status=PlanStatus.ROLLED_BACK), after
         if action is Action.ROLLBACK_TOTAL:
-            after = change("rollback_total", mig.rolled_back_total)
+            keep = plan.matrix.p0_keep
+            if keep:
+                after = change("rollback_total", lambda m: mig.rolled_back_keeping(m, keep))
+            else:
+                after = change("rollback_total", mig.rolled_back_total)
             return moved(state, -1, now=now, status=PlanStatus.ABORTED), after
         if verdict.awaiting_approval:
             return replace(state, approval_requested=True), None

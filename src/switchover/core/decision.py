@@ -3,7 +3,9 @@
 The order is fixed (DESIGN.md): master switch off -> legacy (``kill_switch``);
 feature off -> legacy (``feature_off``); tenant deny -> legacy (``tenant_deny``);
 tenant allow -> candidate (``tenant_allow``); missing stickiness key -> legacy
-(``missing_key``); else the caller's bucket (``bucket_in`` / ``bucket_out``).
+(``missing_key``); else the caller's bucket (``bucket_in`` / ``bucket_out``) against the
+percentage, or the feature's own where it has one (a cap: the same bucket, so the
+feature's callers are a subset of the migration's).
 
 :class:`CompiledMigration` is the hot path: it is built once per snapshot and answers
 with pre-built, immutable :class:`Decision` objects, so a decision allocates nothing
@@ -77,6 +79,7 @@ class _FeatureDecisions:
         "bucket_out",
         "fixed",
         "missing_key",
+        "percentage",
         "tenant_allow",
         "tenant_deny",
     )
@@ -84,6 +87,8 @@ class _FeatureDecisions:
     def __init__(self, m: Migration, feature: str | None, fixed: Reason | None) -> None:
         def make(side: Side, reason: Reason) -> Decision:
             return Decision(side, reason, m.name, feature, m.version)
+
+        self.percentage = m.percentage if feature is None else m.feature_percentage(feature)
 
         self.fixed = make(LEGACY, fixed) if fixed is not None else None
         self.tenant_deny = make(LEGACY, Reason.TENANT_DENY)
@@ -99,7 +104,6 @@ class CompiledMigration:
     __slots__ = (
         "_by_feature",
         "_no_feature",
-        "_percentage",
         "_prefix",
         "_stickiness",
         "_tenants",
@@ -111,7 +115,6 @@ class CompiledMigration:
     def __init__(self, m: Migration) -> None:
         self.migration = m
         self._prefix = m.bucketing_group + ":"
-        self._percentage = m.percentage
         self._stickiness = m.stickiness
         self.tenant_key = m.tenant_key
         self._tenants: Mapping[str, Override] = dict(m.tenants)
@@ -142,7 +145,7 @@ class CompiledMigration:
         key = context.get(self._stickiness)
         if key is None or key == "":
             return d.missing_key
-        pct = self._percentage
+        pct = d.percentage
         if pct >= 100:
             return d.bucket_in
         if pct <= 0:

@@ -433,11 +433,13 @@ class Decision:
 def decide(s: Situation, severity: Severity, gates: Sequence[Check]) -> Decision:
     plan, idx = s.plan, s.phase_index
     if severity is Severity.P0:
-        return Decision(
-            Action.ROLLBACK_TOTAL,
-            -1,
-            ("P0: immediate total rollback (percentage 0, master switch off)",),
+        keep = plan.matrix.p0_keep
+        what = (
+            f"every feature off but {', '.join(keep)}, which stay on"
+            if keep
+            else "percentage 0, master switch off"
         )
+        return Decision(Action.ROLLBACK_TOTAL, -1, (f"P0: immediate total rollback ({what})",))
     if severity is Severity.P1:
         target = idx - 1
         where = f"phase {plan.phases[target].name!r}" if target >= 0 else "0% (before the plan)"

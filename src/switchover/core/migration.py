@@ -51,6 +51,15 @@ class Migration:
     updated_by: str = ""
     group: str | None = None
     """The bucketing group (Unleash's ``groupId``); None: the migration's name."""
+    feature_percentages: Mapping[str, int] = field(default_factory=dict)
+    """A feature's own percentage, a cap on the migration's: its calls go to the candidate
+    for ``min(cap, percentage)`` of callers. The same bucket decides both, so a caller in
+    the feature's share is in the migration's too, and growing either moves nobody back."""
+
+    def feature_percentage(self, feature: str) -> int:
+        """The share of callers whose calls of ``feature`` go to the candidate."""
+        cap = self.feature_percentages.get(feature)
+        return self.percentage if cap is None else min(cap, self.percentage)
 
     @property
     def bucketing_group(self) -> str:
@@ -75,6 +84,7 @@ class Migration:
             "enabled": self.enabled,
             "percentage": self.percentage,
             "features": dict(sorted(self.features.items())),
+            "feature_percentages": dict(sorted(self.feature_percentages.items())),
             "tenants": {"allow": self.allowed_tenants, "deny": self.denied_tenants},
             "stickiness": self.stickiness,
             "tenant_key": self.tenant_key,
@@ -102,6 +112,9 @@ class Migration:
             enabled=bool(data.get("enabled", True)),
             percentage=int(data.get("percentage", 0)),
             features={str(k): bool(v) for k, v in (data.get("features") or {}).items()},
+            feature_percentages={
+                str(k): int(v) for k, v in (data.get("feature_percentages") or {}).items()
+            },
             tenants=tenants,
             stickiness=data.get("stickiness", "user_id"),
             tenant_key=data.get("tenant_key", "tenant_id"),
@@ -320,6 +333,36 @@ def with_feature(m: Migration, feature: str, on: bool) -> Migration:
     return replace(m, features=features)
 
 
+FOLLOW = "follow"
+"""A feature percentage that drops the feature's cap: it follows the migration's."""
+
+
+def with_feature_percentage(m: Migration, feature: str, percentage: object) -> Migration:
+    """``feature``'s own percentage (a cap on the migration's), or ``"follow"`` to drop it."""
+    require_feature(m, feature)
+    caps = dict(m.feature_percentages)
+    if percentage == FOLLOW:
+        caps.pop(feature, None)
+    else:
+        try:
+            caps[feature] = parse_percentage(percentage, field="percentage")
+        except ValidationError:
+            raise ValidationError(
+                f"`percentage` {str(percentage)[:40]!r} is not a feature percentage: write a "
+                f"whole number from 0 to 100, or {FOLLOW!r} to follow the migration's",
+                field="percentage",
+            ) from None
+    return replace(m, feature_percentages=caps)
+
+
+def with_feature_setting(
+    m: Migration, feature: str, on: bool, percentage: object = None
+) -> Migration:
+    """A feature on or off, and its own percentage when one is given."""
+    out = with_feature(m, feature, on)
+    return out if percentage is None else with_feature_percentage(out, feature, percentage)
+
+
 def with_tenant(m: Migration, tenant: object, override: Override | None) -> Migration:
     tenant_id = validate_tenant_id(tenant)
     tenants = dict(m.tenants)
@@ -366,6 +409,14 @@ def completed(m: Migration) -> Migration:
 def rolled_back_total(m: Migration) -> Migration:
     """Seed 001's P0: percentage 0 and the master switch off."""
     return replace(m, percentage=0, enabled=False, state=State.ROLLED_BACK)
+
+
+def rolled_back_keeping(m: Migration, keep: Iterable[str]) -> Migration:
+    """Seed 001's P0 with features kept on: every other feature off, the master switch on
+    (so the kept features go on serving their callers), the percentage as it was."""
+    kept = set(keep)
+    features = {f: on and f in kept for f, on in m.features.items()}
+    return replace(m, features=features, state=State.ROLLED_BACK)
 
 
 def rolled_back_to(m: Migration, percentage: int, features: Mapping[str, bool]) -> Migration:

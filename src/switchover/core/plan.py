@@ -416,12 +416,18 @@ class Matrix:
     """Gradual rollback to the previous phase."""
     p2: MatrixRow = MatrixRow(0.05, 5_000.0)
     """Hold and alert."""
+    p0_keep: tuple[str, ...] = ()
+    """Features a P0 keeps on (seed 001's telemetry and vouchers): with any, a P0 switches
+    every other feature off instead of the master switch, and leaves the percentage."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             level: {"error_rate": s.error_rate, "p95_ms": s.p95_ms}
             for level, s in (("p0", self.p0), ("p1", self.p1), ("p2", self.p2))
         }
+        if self.p0_keep:
+            out["p0_keep"] = list(self.p0_keep)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,7 +522,7 @@ class Plan:
             for f in phase.features or ():
                 if f not in names:
                     names.append(f)
-        return names
+        return names + [f for f in self.matrix.p0_keep if f not in names]
 
     def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
         return {
@@ -615,7 +621,12 @@ def _parse_phase(raw: Any, path: str, previous: int) -> Phase:
 
 def _parse_matrix(raw: Any) -> Matrix:
     data = _mapping(raw, "matrix")
-    _unknown(data, {"p0", "p1", "p2"}, "matrix")
+    _unknown(data, {"p0", "p1", "p2", "p0_keep"}, "matrix")
+    keep: list[str] = []
+    for i, f in enumerate(_list(data.get("p0_keep", []), "matrix.p0_keep")):
+        if not isinstance(f, str) or not _OUTCOME_NAME.match(f):
+            raise _fail(f"matrix.p0_keep[{i}]", f"{f!r} is not a feature name")
+        keep.append(f)
     default = Matrix()
     levels = {}
     for level in ("p0", "p1", "p2"):
@@ -636,7 +647,7 @@ def _parse_matrix(raw: Any) -> Matrix:
         and levels["p0"].p95_ms >= levels["p1"].p95_ms >= levels["p2"].p95_ms
     ):
         raise _fail("matrix", "thresholds must not grow from p0 to p2 (p0 is the most severe)")
-    return Matrix(levels["p0"], levels["p1"], levels["p2"])
+    return Matrix(levels["p0"], levels["p1"], levels["p2"], tuple(dict.fromkeys(keep)))
 
 
 def _parse_target(raw: Any, path: str) -> TargetSpec:
@@ -765,6 +776,13 @@ def load_plan(text: str, source: str = "plan") -> Plan:
 def check_features(plan: Plan, features: Sequence[str]) -> None:
     """Every feature a phase switches on must exist on the migration."""
     known = set(features)
+    for j, f in enumerate(plan.matrix.p0_keep):
+        if f not in known:
+            raise ValidationError(
+                f"matrix.p0_keep[{j}]: the migration has no feature {f!r}; its features are "
+                f"{', '.join(sorted(known)) or '(none)'}",
+                field=f"matrix.p0_keep[{j}]",
+            )
     for i, phase in enumerate(plan.phases):
         for j, f in enumerate(phase.features or ()):
             if f not in known:

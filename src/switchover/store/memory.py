@@ -126,6 +126,7 @@ class MemoryTx:
             raise rec.constraint_conflict()
         values["features"] = _json(values["features"])
         values["tenants"] = _json(values["tenants"])
+        values["feature_percentages"] = _json(values["feature_percentages"])
         return _Row(**values)
 
     def insert_migration(self, m: Migration) -> None:

@@ -142,6 +142,7 @@ def migration_from_row(row: Any) -> Migration:
         updated_at=utc(row.updated_at),
         updated_by=row.updated_by,
         group=row.bucketing_group,
+        feature_percentages={k: int(v) for k, v in (row.feature_percentages or {}).items()},
     )
 
 
@@ -163,6 +164,7 @@ def migration_values(m: Migration) -> dict[str, Any]:
         "updated_at": m.updated_at,
         "updated_by": m.updated_by,
         "bucketing_group": m.group,
+        "feature_percentages": dict(sorted(m.feature_percentages.items())) or None,
     }
 
 

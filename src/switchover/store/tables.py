@@ -33,6 +33,7 @@ migrations = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(200), nullable=False),
     sa.Column("bucketing_group", sa.String(255), nullable=True),  # NULL: the name
+    sa.Column("feature_percentages", sa.JSON, nullable=True),  # NULL: none
     sa.CheckConstraint("percentage >= 0 AND percentage <= 100", name="percentage_range"),
 )
 

@@ -195,6 +195,8 @@ def test_seed_001_turns_on_one_more_flag_each_week_and_writes_out_the_matrix() -
         "p0": {"error_rate": 0.5, "p95_ms": 30_000.0},
         "p1": {"error_rate": 0.1, "p95_ms": 10_000.0},
         "p2": {"error_rate": 0.05, "p95_ms": 5_000.0},
+        # "Disable all features immediately" names the AI flags only
+        "p0_keep": ["telemetry", "voucher_creation", "voucher_redemption"],
     }
     text = (EXAMPLES / "seed-001-feature-by-feature.yaml").read_text(encoding="utf-8")
     assert re.search(r"^matrix:\n\s+p0:", text, re.M), "the matrix must be written out"
@@ -617,7 +619,7 @@ def test_matrix_rows_default_per_level() -> None:
 
 def test_matrix_unknown_level() -> None:
     exc = error(MINIMAL + "matrix:\n  p3: {error_rate: 1%}\n")
-    assert_error(exc, "plan.yaml", "matrix.p3", "unknown key; allowed here: p0, p1, p2")
+    assert_error(exc, "plan.yaml", "matrix.p3", "unknown key; allowed here: p0, p0_keep, p1, p2")
 
 
 def test_requires_approval_must_be_a_boolean() -> None:
@@ -718,6 +720,8 @@ def _as_source(d: dict[str, Any]) -> dict[str, Any]:
         "tolerance": d["tolerance"],
         "matrix": {
             level: {"error_rate": row["error_rate"], "p95": f"{row['p95_ms']!r}ms"}
+            if level != "p0_keep"
+            else row
             for level, row in d["matrix"].items()
         },
         "guardrails": [gate(g) for g in d["guardrails"]],
