@@ -18,6 +18,10 @@ from pipecat.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    TTSAudioRawFrame,
+    TTSSpeakFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
 )
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -143,3 +147,52 @@ def test_an_operation_without_a_profile_is_refused(env: Env) -> None:
         MigratingSwitcher(
             legacy=FakeLLMService("a"), candidate=FakeLLMService("b"), call=env.m, operation="stt"
         )
+
+
+class FakeTTSService(FrameProcessor):
+    """Speaks each ``TTSSpeakFrame`` as 10 ms of samples of value ``level``; or stalls."""
+
+    def __init__(self, level: int, *, stall: float = 0.0) -> None:
+        super().__init__(name=f"tts-{level}")
+        self.level, self.stall = level, stall
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if not isinstance(frame, TTSSpeakFrame):
+            await self.push_frame(frame, direction)
+            return
+        await self.push_frame(TTSStartedFrame())
+        if self.stall:
+            await asyncio.sleep(self.stall)
+        audio = self.level.to_bytes(2, "little") * 160
+        await self.push_frame(TTSAudioRawFrame(audio=audio, sample_rate=16_000, num_channels=1))
+        await self.push_frame(TTSStoppedFrame())
+
+
+def test_a_tts_candidate_that_stalls_leaves_the_sentence_to_legacys_voice(env: Env) -> None:
+    sw = MigratingSwitcher(
+        legacy=FakeTTSService(1),
+        candidate=FakeTTSService(2, stall=30),
+        call=env.m.call("call-5", {"user_id": "u1"}),
+        operation="tts",
+        first_frame_timeout=0.3,
+    )
+    frames = [TTSSpeakFrame(text="Good morning."), SleepFrame(sleep=0.6)]
+    down, _ = asyncio.run(
+        asyncio.wait_for(
+            run_test(
+                sw,
+                frames_to_send=frames,
+                expected_down_frames=[TTSStartedFrame, TTSAudioRawFrame, TTSStoppedFrame],
+            ),
+            20,
+        )
+    )
+    assert {f.audio[0] for f in down if isinstance(f, TTSAudioRawFrame)} == {1}
+    first, served = env.calls("tts")
+    assert (first["side"], first["fallback"], first["error_type"]) == (
+        "candidate",
+        True,
+        "timeout",
+    )
+    assert (served["side"], served["ok"]) == ("legacy", True)
