@@ -596,8 +596,15 @@ class Migrator:
         if self.source.sqlite:
             return
         with self.source.begin() as conn:
-            for table in tables:
-                self.source.execute(conn, f"ANALYZE {table}")
+            stale = self.source.fetch(
+                conn,
+                "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(CAST(? AS text[])) "
+                "AND (last_analyze IS NULL AND last_autoanalyze IS NULL "
+                "OR n_mod_since_analyze > GREATEST(n_live_tup, 1000) / 10)",
+                ("{" + ",".join(tables) + "}",),
+            )
+            for (table,) in stale:  # only tables changed by a tenth since their statistics
+                self.source.execute(conn, f"ANALYZE {r.quote(table)}")
 
     def _advance(self, conn: Connection, run: RunRecord, step: str, **extra: Any) -> None:
         sets = ["step = ?", "cursor = NULL", "counts = ?", "updated_at = ?"]
