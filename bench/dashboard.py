@@ -29,7 +29,7 @@ postgres@127.0.0.1:5432/test``, dropped afterwards):
    rows was appended (8 rows: the cache reads them, re-merges that bucket, rebuilds the
    answer from its memoised points). GC stays on, as in a server. Then, untimed, the
    memory a fresh cache holds after that window's chart (tracemalloc).
-   Then (issue 20) the hours are settled as the pruning job does (``rollup_hours.settle``:
+   Then (issue 20) the hours are settled as the pruning job does (``rollup_hours.settle_all``:
    every complete hour up to ten minutes ago, one row per hour, operation and side), and
    the first 7d chart of fresh caches is timed again: hours before the watermark, minutes
    after it. The minutes-only cold figure above is the same run's "before".
@@ -257,10 +257,9 @@ def in_process(store: Store, templates: Templates, args: argparse.Namespace) -> 
 
 
 def settle_hours(store: Store) -> dict[str, Any]:
-    """What ``StoreSink`` runs with its hourly prune (``rollup_hours.settle``), timed."""
+    """What ``StoreSink`` runs with its hourly prune (``rollup_hours.settle_all``), timed."""
     t0 = time.perf_counter()
-    with store.transaction() as tx:
-        rows = rollup_hours.settle(tx.conn, minute_of(time.time()))
+    rows = rollup_hours.settle_all(store, minute_of(time.time()))
     seconds = time.perf_counter() - t0
     with store.read() as tx:
         hours = int(
@@ -495,7 +494,7 @@ def report(fig: dict[str, Any]) -> list[str]:
         row("      warm p50 / p95", [pair(r["warm"]) for r in ip])
         row("      after a new minute of rows p50 / p95", [pair(r["after_new_rows"]) for r in ip])
     row(
-        "settle the hours (rollup_hours.settle, s)",
+        "settle the hours (rollup_hours.settle_all, s)",
         [f"{s['settle']['seconds']:.1f}" for s in stores],
     )
     row(

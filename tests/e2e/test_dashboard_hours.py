@@ -72,8 +72,7 @@ def test_the_week_chart_reads_hours_and_draws_the_same(app: App, clock: ManualCl
     from_minutes, info = _chart(app, clock)
     assert info["hours_from_minute"] is None
 
-    with app.store.transaction() as tx:
-        merged = rollup_hours.settle(tx.conn, now)
+    merged = rollup_hours.settle_all(app.store, now)
     with app.store.read() as tx:
         hours = tx.conn.execute(sa.select(sa.func.count()).select_from(t.rollup_hours)).scalar()
         rows = tx.conn.execute(sa.select(sa.func.count()).select_from(t.rollups)).scalar()
@@ -94,8 +93,7 @@ def test_the_week_chart_reads_hours_and_draws_the_same(app: App, clock: ManualCl
         == from_hours["totals"]["candidate"]["errors"] + 1
     )
     for _ in range(2):  # settling again adds the late row once, and nothing after that
-        with app.store.transaction() as tx:
-            rollup_hours.settle(tx.conn, now)
+        rollup_hours.settle_all(app.store, now)
     again, info = _chart(app, clock)
     assert info["hours_from_minute"] is not None
     _same(with_late, again)

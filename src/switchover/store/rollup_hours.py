@@ -1,7 +1,7 @@
 """Rollups down-sampled to hours, for charts over days.
 
 A 7-day chart of one migration spans 80,000 per-minute rows; decoding them took seconds.
-:func:`settle` (run by the pruning job, see :mod:`switchover.store.rollup_sink`) merges
+:func:`settle_all` (run by the pruning job, see :mod:`switchover.store.rollup_sink`) merges
 the minutes of every complete hour older than :data:`LAG_MINUTES` into one
 ``rollup_hours`` row per (migration, hour, operation, side): what a chart reads (counts,
 outcomes, the latency and first-chunk sketches), not tenants nor error types.
@@ -28,10 +28,13 @@ from switchover.core.chart import absorb_parts, compact_sketch
 from switchover.core.rollup import Rollup, RollupKey
 from switchover.store import tables as t
 from switchover.store.records import RollupParts
+from switchover.store.repository import Store
 
 LAG_MINUTES = 10
 """An hour is settled once it ended this long ago (recorders flush every few seconds)."""
 HOUR_RETENTION_DAYS = 90.0
+MAX_HOURS = 12
+"""Hours settled per transaction: PostgreSQL ends a session idle in a transaction."""
 WATERMARK = "hours"
 ALL_OPERATIONS = "*"
 """The operation of the rows that merge every operation of an hour (an observation's
@@ -53,19 +56,39 @@ def settled(conn: sa.Connection, *, for_update: bool = False) -> Settled | None:
     return None if row is None else Settled(int(row.before_minute), int(row.through_id))
 
 
-def settle(conn: sa.Connection, now_minute: int, *, lag: int = LAG_MINUTES) -> int:
-    """Merge the minutes settled since the last call into their hours; returns the
-    number of minute rows merged. Call inside a transaction."""
-    before = (now_minute - lag) // 60 * 60
+def settle_all(store: Store, now_minute: int, *, lag: int = LAG_MINUTES) -> int:
+    """Settle everything due, :data:`MAX_HOURS` hours per transaction (a first settle of
+    a week of minutes must not hold one transaction open for long); returns the number
+    of minute rows merged."""
+    total = 0
+    while True:
+        with store.transaction() as tx:
+            rows, done = settle(tx.conn, now_minute, lag=lag)
+        total += rows
+        if done:
+            return total
+
+
+def settle(
+    conn: sa.Connection, now_minute: int, *, lag: int = LAG_MINUTES, max_hours: int = MAX_HOURS
+) -> tuple[int, bool]:
+    """Merge up to ``max_hours`` hours settled since the last call (and the rows that came
+    late for earlier ones) into their hourly rows. Returns the number of minute rows
+    merged, and whether every hour due is settled. Call inside a transaction."""
+    target = (now_minute - lag) // 60 * 60
     if conn.dialect.name != "postgresql":
         # SQLite: take the write lock now, so that a concurrent settle waits here
         conn.execute(t.rollup_settled.delete().where(t.rollup_settled.c.name == "-"))
     mark = settled(conn, for_update=True)
-    if mark is not None and before <= mark.before_minute:
-        before = mark.before_minute
+    if mark is None:
+        oldest = conn.execute(sa.select(sa.func.min(t.rollups.c.minute))).scalar()
+        start = target if oldest is None else int(oldest) // 60 * 60
+    else:
+        start = mark.before_minute
+    before = max(start, min(target, start + max_hours * 60))
     through = int(conn.execute(sa.select(sa.func.max(t.rollups.c.id))).scalar() or 0)
     if mark is not None and (before, through) == tuple(mark):
-        return 0
+        return 0, True
     r = t.rollups.c
     fresh = sa.and_(r.minute < before, r.id <= through)
     if mark is not None:
@@ -94,7 +117,7 @@ def settle(conn: sa.Connection, now_minute: int, *, lag: int = LAG_MINUTES) -> i
         conn.execute(
             t.rollup_settled.update().where(t.rollup_settled.c.name == WATERMARK).values(**values)
         )
-    return rows
+    return rows, before >= target
 
 
 def _parts(conn: sa.Connection, where: Any) -> Iterator[RollupParts]:

@@ -124,8 +124,8 @@ class StoreSink:
         their own retention (:mod:`switchover.store.rollup_hours`). A failure is logged:
         it never costs a flush."""
         try:
+            rollup_hours.settle_all(self.store, int(now // 60))
             with self.store.transaction() as tx:
-                rollup_hours.settle(tx.conn, int(now // 60))
                 rollup_hours.prune(tx.conn, retention_cutoff(now, rollup_hours.HOUR_RETENTION_DAYS))
         except sa.exc.SQLAlchemyError as exc:
             log.warning("switchover: hourly rollups not settled this time: %s", _describe(exc))
