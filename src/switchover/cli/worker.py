@@ -281,9 +281,14 @@ def loadtest(
         str | None,
         typer.Option("--campaign", help="The calls' campaign (the agents must be in it)."),
     ] = None,
-    turns: Annotated[int, typer.Option("--turns", help="Simulated replies per call.")] = 3,
+    turns: Annotated[
+        int, typer.Option("--turns", help="Caller turns per call, each answered by the session.")
+    ] = 3,
     turn_ms: Annotated[
-        float, typer.Option("--turn-ms", help="Simulated reply latency, milliseconds.")
+        float,
+        typer.Option(
+            "--turn-ms", help="The fake LLM's time to its first token, milliseconds (±30 %)."
+        ),
     ] = 300.0,
     max_calls: Annotated[
         int, typer.Option("--max-calls", help="Stop after this many calls.")
@@ -293,14 +298,25 @@ def loadtest(
         typer.Option(
             "--migration",
             help="Route each call with this migration (stickiness campaign_id): candidate = "
-            "core worker, legacy = simulated per-agent deployment.",
+            "the core worker, legacy = a per-agent deployment (the same entrypoint, its own "
+            "slots).",
+        ),
+    ] = None,
+    target_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--target-concurrency",
+            help="Calls the core worker must hold at once, none queued or refused "
+            "(default: --concurrent; lower it when --migration sends only a share).",
         ),
     ] = None,
     env_file: EnvFile = Path(".env"),
     as_json: Json = False,
 ) -> None:
-    """Seed 000 step 3.3: simulated calls against the control plane at BACKEND_URL (loopback
-    only). Exits 1 when an acceptance criterion fails."""
+    """Seed 000 step 3.3: calls through the worker's own entrypoint (livekit-agents' fake job
+    context, an AgentSession per call, fake LLM and TTS) against the control plane at
+    BACKEND_URL (loopback only). Exits 1 when an acceptance criterion fails, and stops
+    early, naming the reason and its fix, when every call fails for the same reason."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from switchover.core.loadtest import acceptance
@@ -318,6 +334,7 @@ def loadtest(
         turn_ms=turn_ms,
         max_calls=max_calls,
         migration=migration,
+        target_concurrency=target_concurrency,
     )
     with Progress(
         TextColumn("load test"),
@@ -334,12 +351,18 @@ def loadtest(
 
         report = asyncio.run(run_loadtest(settings, opts, progress))
     criteria = acceptance(report)
-    passed = all(c.passed for c in criteria)
+    passed = all(c.passed for c in criteria) and not report.stopped_early
     if as_json:
         render.emit_json(
             {**report.to_dict(), "criteria": [c.to_dict() for c in criteria], "passed": passed}
         )
     else:
         print(render_report(report, criteria))
+    if report.stopped_early:
+        why = esc(report.stopped_early["message"])
+        render.err_console.print(
+            f"[red]error:[/red] the load test stopped early: {why}",
+            highlight=False,
+        )
     if not passed:
         raise typer.Exit(1)

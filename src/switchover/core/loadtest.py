@@ -35,6 +35,9 @@ class LoadtestReport:
     max_queue_depth: int
     sides: dict[str, int] = field(default_factory=dict)
     error_types: dict[str, int] = field(default_factory=dict)
+    target_concurrency: int | None = None
+    stopped_early: dict[str, Any] | None = None
+    """Why the run stopped before its time (every call failed for one reason), or None."""
 
     @property
     def success_rate(self) -> float | None:
@@ -70,6 +73,8 @@ class LoadtestReport:
             "peak_active_jobs": self.peak_active_jobs,
             "max_queue_depth": self.max_queue_depth,
             "sides": self.sides,
+            "target_concurrency": self.target_concurrency,
+            "stopped_early": self.stopped_early,
         }
 
 
@@ -111,4 +116,24 @@ def acceptance(r: LoadtestReport) -> list[Criterion]:
             "-" if r.memory_growth is None else f"{r.memory_growth:+.1%}",
             r.memory_growth is not None and r.memory_growth < MEMORY_GROWTH_MAX,
         ),
+        *_target(r),
+    ]
+
+
+def _target(r: LoadtestReport) -> list[Criterion]:
+    """Seed 000's "worker handles target concurrency": that many calls ran in the worker
+    at once; when the target is all the load offered, none waited in its queue and none
+    was refused for capacity (beyond the target, those are the success rate's business)."""
+    if r.target_concurrency is None:
+        return []
+    full = r.error_types.get("at_capacity", 0)
+    offered_more = r.target_concurrency < r.concurrent
+    return [
+        Criterion(
+            f"handles target concurrency ({r.target_concurrency} calls at once)",
+            f"peak {r.peak_active_jobs} active, queue max {r.max_queue_depth}, "
+            f"{full} refused at capacity",
+            r.peak_active_jobs >= r.target_concurrency
+            and (offered_more or (r.max_queue_depth == 0 and not full)),
+        )
     ]

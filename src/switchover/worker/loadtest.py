@@ -15,12 +15,14 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import random
 import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -30,8 +32,9 @@ from switchover.core.dispatch import DispatchRefused
 from switchover.core.loadtest import LoadtestReport
 from switchover.errors import ValidationError
 from switchover.worker.backend import Backend
-from switchover.worker.calls import Dispatcher
+from switchover.worker.calls import Dispatched, Dispatcher
 from switchover.worker.config_client import ConfigClient
+from switchover.worker.livekit_app import CoreWorker, PreparedCall, Providers, require_livekit
 from switchover.worker.runtime import WorkerRuntime
 from switchover.worker.settings import WorkerSettings
 
@@ -51,6 +54,9 @@ class LoadtestOptions:
     max_calls: int = 100_000
     migration: str | None = None
     seed: int = 7
+    target_concurrency: int | None = None
+    """Calls the worker must hold at once (seed 000: "handles target concurrency");
+    None: ``concurrent``."""
 
 
 def check_loopback(url: str) -> None:
@@ -75,6 +81,16 @@ def validate(opts: LoadtestOptions) -> None:
     if not 0 < opts.duration <= MAX_DURATION:
         raise ValidationError(
             f"--duration must be more than 0 and at most {MAX_DURATION:g} s", field="duration"
+        )
+    if opts.turns < 1:
+        raise ValidationError("--turns must be at least 1", field="turns")
+    if opts.turn_ms < 0:
+        raise ValidationError("--turn-ms must be 0 or more", field="turn_ms")
+    target = opts.target_concurrency
+    if target is not None and not 1 <= target <= opts.concurrent:
+        raise ValidationError(
+            f"--target-concurrency must be 1 to --concurrent ({opts.concurrent})",
+            field="target_concurrency",
         )
 
 
@@ -104,13 +120,128 @@ class _Sampler:
         return last / first - 1
 
 
+HINTS = {
+    "unknown_agent": "check the ids in --agents with 'switchover agents list'",
+    "agent_inactive": "activate the agent or leave it out of --agents",
+    "no_agent_id": "give agent ids in --agents",
+    "no_campaign": "check --campaign with 'switchover agents list'",
+    "campaign_has_no_agents": "add the agents to the campaign or leave out --campaign",
+    "at_capacity": "raise MAX_CONCURRENCY (or set OVERFLOW=queue) or lower --concurrent",
+    "config_unavailable": "check that BACKEND_URL answers and SWITCHOVER_TOKEN has the worker "
+    "role ('switchover token create NAME --role worker')",
+    "config_unavailable:secret_key": "start 'switchover serve' with the SWITCHOVER_SECRET_KEY "
+    "the agents' keys were stored with",
+}
+"""How to fix what made every call fail, by the failure's label."""
+
+AGENT_REASONS = ("unknown_agent", "agent_inactive")
+"""Failures that come from the agent itself: they will not change during the run."""
+
+PASSING_REASONS = ("at_capacity", "draining")
+"""Refusals that depend on the moment's load: the run goes on (its criteria judge them)."""
+
+
+@dataclass
+class _Call:
+    """What one call went through, filled in by the entrypoint's own steps."""
+
+    started: float
+    config_ms: float | None = None
+    session_ms: float | None = None
+    replies_ms: list[float] = field(default_factory=list)
+    refusal: str | None = None
+    shutdown: str | None = None
+
+
+_CALL: ContextVar[_Call] = ContextVar("loadtest_call")
+
+
+class CallFailed(Exception):
+    """A call the worker refused or failed; ``label`` is why (``unknown_agent``, …)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.label = label
+
+
+class StoppedEarly(Exception):
+    """Every call failed for one reason: running on would only repeat it."""
+
+    def __init__(self, label: str, calls: int, agent: str | None = None) -> None:
+        self.label, self.calls, self.agent = label, calls, agent
+        who = f"every call to agent {agent!r}" if agent else "every call"
+        fix = HINTS.get(label) or HINTS.get(label.split(":")[0]) or "see the worker's log"
+        super().__init__(f"{who} failed with {label} ({calls} calls): {fix}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.label,
+            "calls": self.calls,
+            "agent": self.agent,
+            "message": str(self),
+        }
+
+
+class _WatchedDispatcher(Dispatcher):
+    """The worker's dispatcher, noting why it refused a call (the job only logs it)."""
+
+    async def dispatch(self, metadata: Any) -> Dispatched:
+        try:
+            return await super().dispatch(metadata)
+        except DispatchRefused as exc:
+            _CALL.get().refusal = exc.label
+            raise
+
+
+class _FailureWatch:
+    """Stops the run once every call so far failed for one reason (at least ``enough``
+    calls, capacity refusals aside), or every call to one agent failed because of the
+    agent itself."""
+
+    def __init__(self, agents: list[str]) -> None:
+        self.enough = max(3, len(agents))
+        self.succeeded = 0
+        self.reasons: Counter[str] = Counter()
+        self.by_agent: dict[str, Counter[str]] = {a: Counter() for a in agents}
+        self.agent_ok: Counter[str] = Counter()
+
+    def ok(self, agent: str) -> None:
+        self.succeeded += 1
+        self.agent_ok[agent] += 1
+
+    def failed(self, agent: str, label: str) -> StoppedEarly | None:
+        if label in PASSING_REASONS:
+            return None
+        self.reasons[label] += 1
+        self.by_agent[agent][label] += 1
+        failed = sum(self.reasons.values())
+        if not self.succeeded and len(self.reasons) == 1 and failed >= self.enough:
+            return StoppedEarly(label, failed)
+        mine = self.by_agent[agent]
+        if (
+            label in AGENT_REASONS
+            and not self.agent_ok[agent]
+            and len(mine) == 1
+            and mine[label] >= 2
+        ):
+            return StoppedEarly(label, mine[label], agent)
+        return None
+
+
 async def run_loadtest(
     settings: WorkerSettings,
     opts: LoadtestOptions,
     progress: Callable[[float, int], None] | None = None,
 ) -> LoadtestReport:
+    """Each call is a LiveKit job through ``CoreWorker.entrypoint`` in livekit-agents' fake
+    job context; only the providers are fakes (``worker.fake_providers``)."""
     validate(opts)
     check_loopback(settings.backend_url)
+    require_livekit()
+    from livekit.agents.testing import fake_job_context
+
+    from switchover.worker.fake_providers import FakeLLM, FakeTTS, TimedAudio
+
     backend = Backend(settings.backend_url, settings.token)
     ok, why = await asyncio.to_thread(backend.healthy)
     if not ok:
@@ -124,75 +255,112 @@ async def run_loadtest(
         max_staleness=settings.config_max_staleness,
         env=settings.env,
     )
-    dispatcher = Dispatcher(configs, backend.inbound_route)
-    runtime = WorkerRuntime(
-        settings.max_concurrency,
-        overflow=settings.overflow,
-        max_queue_depth=settings.max_queue_depth,
-        queue_timeout=settings.queue_timeout,
-    )
-    handle = _migration(settings, opts.migration)
+    dispatcher = _WatchedDispatcher(configs, backend.inbound_route)
     rng = random.Random(opts.seed)
+    providers = Providers(
+        llm=lambda _config: FakeLLM(opts.turn_ms, rng),
+        tts=lambda _config: FakeTTS(),
+        stt=lambda _config: None,
+    )
+
+    async def converse(_ctx: Any, prepared: PreparedCall) -> None:
+        call = _CALL.get()
+        call.config_ms = prepared.timings_ms.get("config_ms")
+        session = prepared.session
+        speaker = TimedAudio()
+        session.output.audio = speaker
+        try:
+            await session.start(prepared.agent)
+            call.session_ms = (time.perf_counter() - call.started) * 1000
+            for turn in range(opts.turns):
+                speaker.expect_reply()
+                asked = time.perf_counter()
+                await session.run(user_input=f"question {turn + 1}")
+                if speaker.first_at is None:
+                    raise CallFailed("no_reply_audio")
+                call.replies_ms.append((speaker.first_at - asked) * 1000)
+        finally:
+            await session.aclose()
+
+    def worker(max_concurrency: int) -> CoreWorker:
+        runtime = WorkerRuntime(
+            max_concurrency,
+            overflow=settings.overflow,
+            max_queue_depth=settings.max_queue_depth,
+            queue_timeout=settings.queue_timeout,
+        )
+        return CoreWorker(settings, dispatcher, runtime, providers, converse=converse)
+
+    core = worker(settings.max_concurrency)
+    per_agent = worker(MAX_CONCURRENT)  # one deployment per agent: no shared limit
+    handle = _migration(settings, opts.migration)
+    logging.getLogger("switchover.worker").setLevel(logging.CRITICAL)  # refusals are counted
     config_ms: list[float] = []
     session_ms: list[float] = []
     turn_ms: list[float] = []
     sides: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     calls = {"total": 0, "ok": 0, "refused": 0}
+    watch = _FailureWatch(opts.agents)
+    stopped: list[StoppedEarly] = []
     sampler = _Sampler()
     stop = asyncio.Event()
+
+    async def job(side: CoreWorker, name: str, metadata: str, n: int) -> str:
+        call = _Call(time.perf_counter())
+        token = _CALL.set(call)
+        try:
+            with fake_job_context(job_id=f"loadtest-{n}", job_metadata=metadata) as ctx:
+                ctx._on_shutdown = lambda reason: setattr(call, "shutdown", reason)
+                await side.entrypoint(ctx)
+        finally:
+            _CALL.reset(token)
+        if call.shutdown is not None:
+            raise CallFailed(call.refusal or call.shutdown.split(": ", 1)[-1])
+        if call.config_ms is not None:
+            config_ms.append(call.config_ms)
+        if call.session_ms is not None:
+            session_ms.append(call.session_ms)
+        turn_ms.extend(call.replies_ms)
+        return name
+
+    async def candidate(metadata: str, n: int) -> str:
+        return await job(core, "core_worker", metadata, n)
+
+    async def legacy(metadata: str, n: int) -> str:
+        return await job(per_agent, "per_agent", metadata, n)
+
+    await _warm_up(core, fake_job_context, TimedAudio)
     started = time.perf_counter()
     deadline = started + opts.duration
 
-    async def talk(jitter: float) -> None:
-        for _ in range(opts.turns):
-            t0 = time.perf_counter()
-            await asyncio.sleep(opts.turn_ms / 1000 * jitter)
-            turn_ms.append((time.perf_counter() - t0) * 1000)
-
-    async def core_worker_call(metadata: str) -> str:
-        async def job() -> str:
-            t0 = time.perf_counter()
-            dispatched = await dispatcher.dispatch(metadata)
-            config_ms.append(dispatched.resolved.elapsed_ms)
-            await asyncio.sleep(opts.session_ms / 1000)  # session set-up (models, room)
-            session_ms.append((time.perf_counter() - t0) * 1000)
-            await talk(rng.uniform(0.7, 1.3))
-            return "core_worker"
-
-        return await runtime.run(job)
-
-    async def per_agent_call(metadata: str) -> str:
-        await asyncio.sleep(opts.session_ms / 1000)
-        await talk(rng.uniform(0.7, 1.3))
-        return "per_agent"
-
     async def caller(i: int) -> None:
         n = i
-        while time.perf_counter() < deadline and calls["total"] < opts.max_calls:
+        while time.perf_counter() < deadline and calls["total"] < opts.max_calls and not stopped:
             agent = opts.agents[n % len(opts.agents)]
             n += opts.concurrent
             calls["total"] += 1
-            lead = f"lt-{i}-{n}"
-            meta = {"agent_id": agent, "lead_id": lead, "call_type": "outbound"}
-            if opts.campaign:
-                meta["campaign_id"] = opts.campaign
-            metadata = json.dumps(meta)
+            metadata = _metadata(opts, agent, f"lt-{i}-{n}")
             try:
                 if handle is not None:
                     ctx = {"campaign_id": opts.campaign or agent}
                     side = await handle.route(
-                        "call", ctx, metadata, legacy=per_agent_call, candidate=core_worker_call
+                        "call", ctx, metadata, n, legacy=legacy, candidate=candidate
                     )
                 else:
-                    side = await core_worker_call(metadata)
+                    side = await candidate(metadata, n)
                 sides[side] += 1
                 calls["ok"] += 1
-            except DispatchRefused as exc:
+                watch.ok(agent)
+            except CallFailed as exc:
                 calls["refused"] += 1
                 errors[exc.label] += 1
+                if (early := watch.failed(agent, exc.label)) is not None and not stopped:
+                    stopped.append(early)
             except Exception as exc:
                 errors[type(exc).__name__] += 1
+                if (early := watch.failed(agent, type(exc).__name__)) is not None and not stopped:
+                    stopped.append(early)
             if progress is not None:
                 progress(min(1.0, (time.perf_counter() - started) / opts.duration), calls["total"])
 
@@ -228,11 +396,33 @@ async def run_loadtest(
         cpu_percent=(min(cpu), max(cpu)),
         memory_mb=(min(rss), max(rss)),
         memory_growth=sampler.growth(),
-        peak_active_jobs=runtime.stats.peak_active,
-        max_queue_depth=runtime.stats.max_queue_depth,
+        peak_active_jobs=core.runtime.stats.peak_active,
+        max_queue_depth=core.runtime.stats.max_queue_depth,
         sides=dict(sides),
         error_types=dict(errors),
+        target_concurrency=opts.target_concurrency or opts.concurrent,
+        stopped_early=stopped[0].to_dict() if stopped else None,
     )
+
+
+async def _warm_up(core: CoreWorker, fake_job_context: Any, audio: Any) -> None:
+    """One session before the clock starts: the process's first loads livekit's lazy
+    parts, which is not a caller's wait. No config fetch, so the cache counts stay true."""
+    session, agent = core.build_session({"system_prompt": "Warm up."})
+    session.output.audio = audio()
+    with fake_job_context(job_id="loadtest-warm-up"):
+        try:
+            await session.start(agent)
+            await session.run(user_input="hello")
+        finally:
+            await session.aclose()
+
+
+def _metadata(opts: LoadtestOptions, agent: str, lead: str) -> str:
+    meta = {"agent_id": agent, "lead_id": lead, "call_type": "outbound"}
+    if opts.campaign:
+        meta["campaign_id"] = opts.campaign
+    return json.dumps(meta)
 
 
 def _migration(settings: WorkerSettings, name: str | None) -> Any:
@@ -298,6 +488,8 @@ def render(report: LoadtestReport, criteria: list[Any]) -> str:
     ]
     if report.sides:
         lines.append("- Routed: " + ", ".join(f"{k} {v}" for k, v in sorted(report.sides.items())))
+    if report.stopped_early:
+        lines += ["", f"Stopped early: {report.stopped_early['message']}"]
     lines += ["", "Acceptance criteria:"]
     lines += [f"  [{'x' if c.passed else ' '}] {c.name}: {c.value}" for c in criteria]
     passed = all(c.passed for c in criteria)
