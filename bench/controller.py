@@ -227,6 +227,8 @@ def bulk_load(store: Store, rows: Iterator[tuple[Any, ...]]) -> int:
     n = 0
     with store.engine.begin() as conn:
         if store.is_postgres:
+            # weeks of history: longer than the store's 15 s statement limit on a busy machine
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             raw = conn.connection.driver_connection
             sql = f"COPY rollups ({', '.join(COLUMNS)}) FROM STDIN"
             with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]

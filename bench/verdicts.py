@@ -146,6 +146,10 @@ def run_job(job: Job) -> dict[str, Any]:
         "rolled_back": bool(backs),
         "wall": time.perf_counter() - t,
         "verdicts": r.verdicts,
+        "ratio_holds": sum(
+            e.action == "hold" and "sample ratio" in e.summary and "failed" in e.summary
+            for e in r.timeline
+        ),
     }
     if backs:
         since_calls = r.changed_at_calls[0] if r.changed_at_calls else 0
@@ -283,6 +287,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         row["holding"] += r["state"] == "holding"
         row["wall"] += r["wall"]
     false_backs = [r for r in clean if r["rolled_back"]]
+    ratio_held = [r for r in clean if r.get("ratio_holds")]
     regressions: dict[str, dict[str, Any]] = {}
     for r in results:
         if r["group"] in ("clean", "issue"):
@@ -307,6 +312,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             "runs": len(clean),
             "rolled_back": len(false_backs),
             "false_rollback_rate": len(false_backs) / len(clean) if clean else None,
+            "sample_ratio_held": len(ratio_held),
             "by_plan": by_plan,
             "rollbacks": [
                 f"{r['label']} seed {r['seed']}: {r.get('why', '')}" for r in false_backs
@@ -336,6 +342,10 @@ def report(fig: dict[str, Any]) -> list[str]:
             f"{row['holding']:>8} {row['wall'] / row['runs']:>7.2f}"
         )
     lines += [f"  {r}" for r in eq["rollbacks"][:10]]
+    lines.append(
+        f"  held by the sample ratio guardrail (equal sides, every call recorded): "
+        f"{eq['sample_ratio_held']} of {eq['runs']:,} runs"
+    )
     lines.append("regressions: caught, and the delay (median / 99th percentile / most)")
     for key, row in fig["regressions"].items():
         line = f"  {key:<48} {row['caught']:>4}/{row['runs']:<4}"

@@ -131,6 +131,8 @@ class Controller:
         now = self.clock.now()
         with self.store.read() as tx:
             states = [s for s in repo.list_plans(tx) if s.active]
+            # what the sample ratio guardrail compares with, read once for every plan
+            migrations = {m.name: m for m in tx.list_migrations()} if states else {}
         due = []
         for state in states:
             interval = int(now.timestamp() // state.plan.interval)
@@ -151,15 +153,16 @@ class Controller:
         self.cache.refresh(now_minute)
         outcomes = []
         for state, interval in due:
-            outcome = self.judge_and_apply(state, interval)
+            outcome = self.judge_and_apply(state, interval, migrations.get(state.migration))
             if outcome is not None:
                 outcomes.append(outcome)
                 if self.on_outcome is not None:
                     self.on_outcome(outcome)
         return outcomes
 
-    def verdict_for(self, state: PlanState) -> Verdict:
-        """The judgement of ``state`` now, without acting on it."""
+    def verdict_for(self, state: PlanState, migration: Migration | None = None) -> Verdict:
+        """The judgement of ``state`` now, without acting on it (``migration``: as read
+        this tick; else read here where the sample ratio guardrail needs it)."""
         horizon = self.clock.now().timestamp() - self.settle
         situation = Situation(
             plan=state.plan,
@@ -171,9 +174,10 @@ class Controller:
             rollbacks=self._rollbacks(state),
         )
         if state.phase_index >= 0 and srm_applies(state.plan, state.phase_index):
-            # read only where the sample ratio guardrail applies
-            with self.store.read() as tx:
-                m = tx.get_migration(state.migration)
+            m = migration
+            if m is None:
+                with self.store.read() as tx:
+                    m = tx.get_migration(state.migration)
             situation = replace(
                 situation,
                 share_known=m.enabled and not m.tenants,
@@ -194,8 +198,10 @@ class Controller:
             rows = tx.list_audit(state.migration, limit=ROLLBACK_AUDIT_ROWS)
         return sum(1 for r in rows if r.action in ROLLBACK_ACTIONS and r.at >= state.applied_at)
 
-    def judge_and_apply(self, state: PlanState, interval: int) -> Outcome | None:
-        verdict = self.verdict_for(state)
+    def judge_and_apply(
+        self, state: PlanState, interval: int, migration: Migration | None = None
+    ) -> Outcome | None:
+        verdict = self.verdict_for(state, migration)
         now = self.clock.now()
         try:
             with self.store.transaction() as tx:
