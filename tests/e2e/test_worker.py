@@ -153,7 +153,7 @@ def test_loadtest_config_client_and_stale_if_error_against_a_real_server(
             "--concurrent",
             "4",
             "--duration",
-            "2",
+            "4",
             "--turn-ms",
             "20",
             "--turns",
