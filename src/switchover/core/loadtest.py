@@ -133,7 +133,8 @@ def _target(r: LoadtestReport) -> list[Criterion]:
             f"handles target concurrency ({r.target_concurrency} calls at once)",
             f"peak {r.peak_active_jobs} active, queue max {r.max_queue_depth}, "
             f"{full} refused at capacity",
-            r.peak_active_jobs >= r.target_concurrency
+            r.succeeded > 0
+            and r.peak_active_jobs >= r.target_concurrency
             and (offered_more or (r.max_queue_depth == 0 and not full)),
         )
     ]

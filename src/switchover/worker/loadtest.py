@@ -167,9 +167,12 @@ class CallFailed(Exception):
 class StoppedEarly(Exception):
     """Every call failed for one reason: running on would only repeat it."""
 
-    def __init__(self, label: str, calls: int, agent: str | None = None) -> None:
-        self.label, self.calls, self.agent = label, calls, agent
-        who = f"every call to agent {agent!r}" if agent else "every call"
+    def __init__(self, label: str, calls: int, agents: list[str] | None = None) -> None:
+        self.label, self.calls, self.agents = label, calls, agents or []
+        who = "every call"
+        if self.agents:
+            named = ", ".join(repr(a) for a in self.agents)
+            who = f"every call to agent{'s' if len(self.agents) > 1 else ''} {named}"
         fix = HINTS.get(label) or HINTS.get(label.split(":")[0]) or "see the worker's log"
         super().__init__(f"{who} failed with {label} ({calls} calls): {fix}")
 
@@ -177,7 +180,7 @@ class StoppedEarly(Exception):
         return {
             "reason": self.label,
             "calls": self.calls,
-            "agent": self.agent,
+            "agents": self.agents,
             "message": str(self),
         }
 
@@ -216,16 +219,17 @@ class _FailureWatch:
         self.by_agent[agent][label] += 1
         failed = sum(self.reasons.values())
         if not self.succeeded and len(self.reasons) == 1 and failed >= self.enough:
-            return StoppedEarly(label, failed)
-        mine = self.by_agent[agent]
-        if (
-            label in AGENT_REASONS
-            and not self.agent_ok[agent]
-            and len(mine) == 1
-            and mine[label] >= 2
-        ):
-            return StoppedEarly(label, mine[label], agent)
+            named = [a for a in self.by_agent if self._bad(a, label)]
+            return StoppedEarly(label, failed, named if label in AGENT_REASONS else None)
+        if label in AGENT_REASONS and self._bad(agent, label) and self.by_agent[agent][label] >= 2:
+            bad = [a for a in self.by_agent if self._bad(a, label)]
+            return StoppedEarly(label, sum(self.by_agent[a][label] for a in bad), bad)
         return None
+
+    def _bad(self, agent: str, label: str) -> bool:
+        """Every call to ``agent`` so far failed with ``label`` (and there was one)."""
+        mine = self.by_agent[agent]
+        return not self.agent_ok[agent] and set(mine) == {label}
 
 
 async def run_loadtest(
@@ -302,7 +306,7 @@ async def run_loadtest(
     errors: Counter[str] = Counter()
     calls = {"total": 0, "ok": 0, "refused": 0}
     watch = _FailureWatch(opts.agents)
-    stopped: list[StoppedEarly] = []
+    stopped: list[StoppedEarly] = []  # the last says most: calls in flight end after the first
     sampler = _Sampler()
     stop = asyncio.Event()
 
@@ -355,11 +359,11 @@ async def run_loadtest(
             except CallFailed as exc:
                 calls["refused"] += 1
                 errors[exc.label] += 1
-                if (early := watch.failed(agent, exc.label)) is not None and not stopped:
+                if (early := watch.failed(agent, exc.label)) is not None:
                     stopped.append(early)
             except Exception as exc:
                 errors[type(exc).__name__] += 1
-                if (early := watch.failed(agent, type(exc).__name__)) is not None and not stopped:
+                if (early := watch.failed(agent, type(exc).__name__)) is not None:
                     stopped.append(early)
             if progress is not None:
                 progress(min(1.0, (time.perf_counter() - started) / opts.duration), calls["total"])
@@ -401,7 +405,7 @@ async def run_loadtest(
         sides=dict(sides),
         error_types=dict(errors),
         target_concurrency=opts.target_concurrency or opts.concurrent,
-        stopped_early=stopped[0].to_dict() if stopped else None,
+        stopped_early=stopped[-1].to_dict() if stopped else None,
     )
 
 
