@@ -119,7 +119,7 @@ def test_the_cli_writes_one_self_contained_file(
     assert "wrote the report of voice_v2" in " ".join(text.split())
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no engine in this
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # refused before any store
 def test_bad_input_names_the_option_and_writes_nothing(
     app: App, clock: ManualClock, db_url: str, tmp_path: Path
 ) -> None:
