@@ -57,6 +57,12 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     code, out, err = invoke("--db", db, "token", "create", "lt", "--role", "worker", "--json")
     assert code == 0, out + err
     token = json.loads(out)["token"]
+    for args in (
+        ("migration", "create", "core_worker", "--stickiness", "campaign_id"),
+        ("rollout", "set", "core_worker", "--percentage", "50", "--reason", "load test"),
+    ):
+        code, out, err = invoke("--db", db, *args)
+        assert code == 0, out + err
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "switchover.cli.main", "--db", db, "serve", "--port", str(port),
@@ -158,6 +164,22 @@ def test_one_unknown_agent_in_the_list_stops_the_run_naming_it(worker_env: Path)
     assert code == 1 and took < 20
     assert report["stopped_early"]["agents"] == ["nobody"]
     assert "'nobody'" in err and "unknown_agent" in err and "--agents" in err
+
+
+def test_with_a_migration_both_sides_run_the_worker_entrypoint(worker_env: Path) -> None:
+    """50 %, sticky on the campaign (here each agent's id): some agents' calls go to the
+    core worker, the others to a per-agent deployment; all are real sessions."""
+    code, report, _, _ = loadtest(
+        "--agents", f"{GREETER},{SUPPORT},{SALES}", "--concurrent", "3", "--duration", "1.5",
+        "--turns", "1", "--turn-ms", "30", "--migration", "core_worker",
+        "--target-concurrency", "1",
+    )  # fmt: skip
+    assert report["success_rate"] == 1.0 and report["stopped_early"] is None, report
+    assert set(report["sides"]) == {"core_worker", "per_agent"}
+    assert sum(report["sides"].values()) == report["total_calls"]
+    assert report["avg_latency_ms"] >= 21  # each side's replies came from a session
+    code, _, err = invoke("loadtest", "--agents", GREETER, "--migration", "nope", "--duration", "1")
+    assert code == 2 and "nope" in err and "migration create" in err
 
 
 def test_bad_options_are_refused_before_any_call(worker_env: Path) -> None:
