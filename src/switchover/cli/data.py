@@ -198,8 +198,9 @@ def migrate_cmd(
     source: SourceUrl = None,
     as_json: Json = False,
 ) -> None:
-    """Migrate v1 voice-agent configs to v2: backup → validate → transform → outcomes →
-    metrics → verify → (enable rollout). Resumable with --resume RUN_ID."""
+    """Migrate v1 voice-agent configs to v2: backup → validate → transform → catchup →
+    outcomes → metrics → verify → (enable rollout). Resumable with --resume RUN_ID;
+    undo an unfinished run with --abandon RUN_ID."""
     from switchover.cli.common import who
     from switchover.cli.progress import progress_bars
     from switchover.cli.render_data import preview_view, run_view
@@ -396,7 +397,8 @@ def _age(created: str, now: datetime) -> str:
 @data_app.command("backups")
 @handled
 def backups_cmd(ctx: typer.Context, source: SourceUrl = None, as_json: Json = False) -> None:
-    """List backups: id, row counts, age, checksum."""
+    """List backups: id, what each was taken before (a run, validate --fix), row counts,
+    age, checksum."""
     from switchover.cli.render_data import backups_table
     from switchover.core.clock import SystemClock
     from switchover.data import backup as backups
