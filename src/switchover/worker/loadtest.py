@@ -1,12 +1,14 @@
-"""Seed 000 step 3.3's load test: simulated calls through the real worker path.
+"""Seed 000 step 3.3's load test: calls through the worker's own entrypoint.
 
 Each of ``concurrent`` callers places calls back to back for ``duration`` seconds. A call
-goes through the worker exactly as a LiveKit job would: a MAX_CONCURRENCY slot, dispatch
-of its metadata, the runtime config from the control plane (over HTTP, through the
-shared cache), a session set-up, then ``turns`` simulated replies of about ``turn_ms``.
-With a migration named, each call is routed with the router (stickiness ``campaign_id``):
-candidate = the core worker path, legacy = a simulated per-agent deployment, so the
-rollout's metrics fill as in production. Loopback only, bounded in time and count.
+is a LiveKit job run by ``CoreWorker.entrypoint`` in livekit-agents' fake job context: a
+MAX_CONCURRENCY slot, dispatch of its metadata, the runtime config from the control plane
+(over HTTP, through the shared cache), a real ``AgentSession``, then ``turns`` caller
+turns. Only the LLM and TTS are fakes (``worker.fake_providers``). With a migration
+named, each call is routed with the router (stickiness ``campaign_id``): candidate = the
+core worker, legacy = a per-agent deployment (the same entrypoint, slots of its own), so
+the rollout's metrics fill as in production. When every call fails for one reason the
+run stops at once, naming it and its fix. Loopback only, bounded in time and count.
 """
 
 from __future__ import annotations
