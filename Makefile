@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 CHROMIUM ?= /usr/bin/chromium
+TEST_WORKERS ?= 2
 
 .PHONY: run test bench lint format clean browser
 
@@ -27,7 +28,7 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## bench: decisions vs GrowthBook and UnleashClient, the HTTP decide endpoint, the router, the controller
 bench: $(STAMP)

@@ -358,7 +358,10 @@ def test_cli_help_of_every_command_exits_0_and_mentions_every_option() -> None:
         assert expected in paths, expected
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda pc: run(None, *pc[0], "--help"), commands))
+        # wide enough that Rich never shortens a long option's name (a test worker has
+        # no terminal, and its default width is 80)
+        wide = {"COLUMNS": "200"}
+        results = list(pool.map(lambda pc: run(None, *pc[0], "--help", env=wide), commands))
 
     for (path, cmd), proc in zip(commands, results, strict=True):
         assert proc.returncode == 0, (path, proc.stderr)

@@ -138,8 +138,11 @@ def test_a_bad_config_file_is_refused_naming_the_file_and_field(
     path.write_text(yaml_text)
     res = run(*BASE, "--config", str(path), "--check", env={"S": "x"})
     assert res.exit_code == 2, res.output
-    assert named in said(res)
-    assert "proxy.yaml: " in said(res) or "proxy.yaml is" in said(res)
+    # Rich breaks a long path wherever the line ends (the width differs between a
+    # terminal and a test worker): compare with every space and line break taken out
+    tight = "".join(res.stderr.split())
+    assert named.replace(" ", "") in tight
+    assert "proxy.yaml:" in tight or "proxy.yamlis" in tight
 
 
 def test_options_win_over_the_file(tmp_path: Path) -> None:

@@ -151,13 +151,13 @@ def test_loadtest_config_client_and_stale_if_error_against_a_real_server(
             "--agents",
             agents,
             "--concurrent",
-            "4",
+            "2",  # ten calls a caller make the 90 % cache criterion: two callers get there
             "--duration",
-            "4",
+            "8",  # soonest on a busy machine too
             "--turn-ms",
             "20",
             "--turns",
-            "2",
+            "1",
             "--migration",
             "core_worker",
             "--json",
@@ -167,10 +167,10 @@ def test_loadtest_config_client_and_stale_if_error_against_a_real_server(
         )
         assert run.returncode == 0, run.stdout + run.stderr
         report = json.loads(run.stdout)
-        assert report["passed"] is True and report["total_calls"] >= 30
+        assert report["passed"] is True and report["total_calls"] >= 20
         assert report["success_rate"] == 1.0 and report["cache_hit_rate"] > 0.9
         assert report["sides"] == {"core_worker": report["total_calls"]}  # 100 %: candidate
-        assert report["peak_active_jobs"] <= 4 and report["max_queue_depth"] == 0
+        assert report["peak_active_jobs"] <= 2 and report["max_queue_depth"] == 0
         assert {c["criterion"][:12] for c in report["criteria"]} >= {"success rate", "cache hit ra"}
 
         failing = cli(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,17 @@ def agents_file(tmp_path: Path) -> Path:
 
 
 def quick_seed_plan(tmp_path: Path) -> Path:
-    """The seed 000 plan as written, with its days turned into seconds."""
+    """The seed 000 plan as written, with its days turned into seconds, and its latency
+    limits (2 s and 3 s, for real providers) raised to a minute: here a job's latency is
+    the fake session's start on a test machine that may be running other tests beside
+    it, which says nothing about those limits. The error gates stay as written."""
     text = SEED_PLAN.read_text()
     for before, after in (
         ("interval: 5m", "interval: 1s"),
         ("duration: 2d", "duration: 2s"),
         ("duration: 3d", "duration: 3s"),
+        ("p95 < 3s", "p95 < 60s"),
+        ("p95 < 2s", "p95 < 60s"),
     ):
         assert before in text
         text = text.replace(before, after)
@@ -114,6 +120,16 @@ def ok(*args: str, cwd: Path) -> Any:
     return json.loads(run.stdout)
 
 
+def into_the_next_minute() -> None:
+    """The gates judge a phase from its first whole minute: jobs run in the minute the
+    phase began would not count (the guardrails' span covers that minute)."""
+    now = datetime.now(UTC).timestamp()
+    time.sleep(60 - now % 60 + 0.5)
+
+
+# PostgreSQL's store path is the same code (the other e2e tests run it on both engines);
+# this test's minute of waiting is spent once
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_worker_jobs_on_both_sides_advance_the_seed_000_plan(db_url: str, tmp_path: Path) -> None:
     db = ("--db", db_url)
     ok(*db, "agents", "import", str(agents_file(tmp_path)), cwd=tmp_path)
@@ -123,6 +139,7 @@ def test_worker_jobs_on_both_sides_advance_the_seed_000_plan(db_url: str, tmp_pa
 
     started = ok(*db, "controller", "run", "--once", cwd=tmp_path)
     assert [v["action"] for v in started] == ["start"]
+    into_the_next_minute()
 
     with serving(db_url, tmp_path, served_a_config=False) as base:
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})

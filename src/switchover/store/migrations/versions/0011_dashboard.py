@@ -4,7 +4,7 @@ The dashboard's first 7-day chart read 80,000 per-minute rows; it now reads one 
 hour, operation and side for the hours already settled, and minutes only after them.
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0009
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
