@@ -167,8 +167,13 @@ def _absorb_sketch(s: LatencySketch, sketch: Mapping[str, Any]) -> None:
     bins = s.bins
     keys = sketch.get("keys")
     if keys is not None:  # the compact form of hourly rows: two flat arrays
-        for k, c in zip(keys, sketch["counts"], strict=True):
-            bins[k] = bins.get(k, 0) + c
+        if not bins:  # a bucket's first row: no sums to make
+            bins.update(zip(keys, sketch["counts"], strict=True))
+        else:
+            for k, c in zip(keys, sketch["counts"], strict=True):
+                bins[k] = bins.get(k, 0) + c
+    elif not bins:
+        bins.update(sketch.get("bins") or ())
     else:
         for k, c in sketch.get("bins") or ():
             bins[k] = bins.get(k, 0) + c

@@ -58,8 +58,11 @@ class LatencySketch:
         if other.count == 0:
             return
         bins = self.bins
-        for k, n in other.bins.items():
-            bins[k] = bins.get(k, 0) + n
+        if not bins:
+            bins.update(other.bins)
+        else:
+            for k, n in other.bins.items():
+                bins[k] = bins.get(k, 0) + n
         self.zeros += other.zeros
         self.count += other.count
         self.sum += other.sum

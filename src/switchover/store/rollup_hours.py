@@ -29,6 +29,7 @@ from switchover.core.rollup import Rollup, RollupKey
 from switchover.store import tables as t
 from switchover.store.records import RollupParts
 from switchover.store.repository import Store
+from switchover.store.rollup_parts import read_parts
 
 LAG_MINUTES = 10
 """An hour is settled once it ended this long ago (recorders flush every few seconds)."""
@@ -99,7 +100,7 @@ def settle(
         )
     merged: dict[_Key, Rollup] = {}
     rows = 0
-    for p in _parts(conn, fresh):
+    for p in read_parts(conn, fresh):
         k = p.key
         hour = k.minute // 60 * 60
         for op in (k.operation, ALL_OPERATIONS):
@@ -118,32 +119,6 @@ def settle(
             t.rollup_settled.update().where(t.rollup_settled.c.name == WATERMARK).values(**values)
         )
     return rows, before >= target
-
-
-def _parts(conn: sa.Connection, where: Any) -> Iterator[RollupParts]:
-    c = t.rollups.c
-    query = sa.select(
-        c.minute,
-        c.migration,
-        c.operation,
-        c.side,
-        c.count,
-        c.errors,
-        c.fallbacks,
-        c.data["outcomes"].label("outcomes"),
-        c.data["sketch"].label("sketch"),
-        c.first_chunk,
-    ).where(where)
-    for r in conn.execute(query):
-        yield RollupParts(
-            RollupKey(int(r.minute), r.migration, r.operation, r.side),
-            int(r.count),
-            int(r.errors),
-            int(r.fallbacks),
-            r.outcomes or {},
-            r.sketch or {},
-            r.first_chunk or None,
-        )
 
 
 def _store(conn: sa.Connection, merged: dict[_Key, Rollup]) -> None:
@@ -246,8 +221,12 @@ def late_parts(
 ) -> Iterator[RollupParts]:
     """Rows for minutes in ``[since_minute, until_minute)`` with an id in
     ``(after_id, max_id]``: those the hours do not hold yet."""
+    if after_id >= max_id:
+        # the hours hold every row there is: no query (on a table not analyzed yet,
+        # PostgreSQL plans this one over the migration's index, a week of rows)
+        return
     c = t.rollups.c
-    yield from _parts(
+    yield from read_parts(
         conn,
         sa.and_(
             c.id > after_id,
