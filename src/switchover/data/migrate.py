@@ -534,7 +534,9 @@ class Migrator:
 
     def _apply(self, fn: Transform, row: Mapping[str, Any], now: str) -> dict[str, Any]:
         try:
-            out = dict(fn(row, now))
+            out = fn(row, now)
+            if not isinstance(out, dict):
+                out = dict(out)
         except SwitchoverError:
             raise
         except Exception as exc:
@@ -759,11 +761,19 @@ class Migrator:
         rows: list[tuple[Any, ...]],
         now: str,
     ) -> None:
-        encoders = [layout.encoder(f, sqlite=self.source.sqlite) for f in V2_FIELDS]
+        sqlite = self.source.sqlite
+        encoders = [
+            layout.encoder(f, sqlite=sqlite)
+            if sqlite or (layout.configs.has(f) and layout.configs[f].kind == r.ARRAY)
+            else None  # PostgreSQL: the batch document carries objects and lists as they are
+            for f in V2_FIELDS
+        ]
+        fields = list(zip(V2_FIELDS, encoders, strict=True))
+        apply = self._apply
         out = []
         for row in rows:
-            v2 = self._apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
-            out.append((*(enc(v2[f]) for enc, f in zip(encoders, V2_FIELDS, strict=True)), row[0]))
+            v2 = apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
+            out.append((*(v2[f] if enc is None else enc(v2[f]) for f, enc in fields), row[0]))
         self._update(conn, layout.configs, list(V2_FIELDS), out)
         if not self.source.sqlite:
             self._xids.add(str(self.source.scalar(conn, "SELECT mod(txid_current(), 4294967296)")))
