@@ -259,7 +259,7 @@ def in_process(store: Store, templates: Templates, args: argparse.Namespace) -> 
 def settle_hours(store: Store) -> dict[str, Any]:
     """What ``StoreSink`` runs with its hourly prune (``rollup_hours.settle_all``), timed."""
     t0 = time.perf_counter()
-    rows = rollup_hours.settle_all(store, minute_of(time.time()))
+    rows = rollup_hours.settle_all(store, minute_of(time.time()))["hours"]
     seconds = time.perf_counter() - t0
     with store.read() as tx:
         hours = int(

@@ -44,6 +44,7 @@ TABLES = (
     "ingest_keys",
     "workers",
     "rollup_hours",
+    "rollup_fives",
     "rollup_settled",
 )
 

@@ -72,7 +72,7 @@ def test_the_week_chart_reads_hours_and_draws_the_same(app: App, clock: ManualCl
     from_minutes, info = _chart(app, clock)
     assert info["hours_from_minute"] is None
 
-    merged = rollup_hours.settle_all(app.store, now)
+    merged = rollup_hours.settle_all(app.store, now)["hours"]
     with app.store.read() as tx:
         hours = tx.conn.execute(sa.select(sa.func.count()).select_from(t.rollup_hours)).scalar()
         rows = tx.conn.execute(sa.select(sa.func.count()).select_from(t.rollups)).scalar()
@@ -117,3 +117,54 @@ def test_the_pruning_job_settles_the_hours(app: App, clock: ManualClock) -> None
         hours = tx.conn.execute(sa.select(t.rollup_hours.c.hour).distinct()).scalars().all()
     assert mark is not None and mark.before_minute == (now - rollup_hours.LAG_MINUTES) // 60 * 60
     assert hours and max(hours) < mark.before_minute
+
+
+def _day_and_six_hours(cache: ChartCache) -> tuple[dict[str, Any], dict[str, Any]]:
+    return cache.charts(NAME, "24h"), cache.charts(NAME, "6h")
+
+
+def test_the_day_chart_reads_five_minute_rows_and_draws_the_same(
+    app: App, clock: ManualClock
+) -> None:
+    app.rollout.create(NAME, features=["stt"], actor="seed")
+    now = _seed(app, clock, hours=30)
+    day_minutes, six_minutes = _day_and_six_hours(ChartCache(app.store, clock))
+
+    merged = rollup_hours.settle_all(app.store, now)
+    with app.store.read() as tx:
+        fives = tx.conn.execute(sa.select(sa.func.count()).select_from(t.rollup_fives)).scalar()
+        mark = rollup_hours.settled(tx.conn, level=rollup_hours.FIVES)
+    assert merged["fives"] == merged["hours"] and fives
+    assert mark is not None and mark.before_minute == (now - rollup_hours.LAG_MINUTES) // 60 * 60
+
+    cache = ChartCache(app.store, clock)
+    day, six = _day_and_six_hours(cache)
+    info = cache.info()["migrations"][NAME]
+    assert info["fives_from_minute"] is not None and info["hours_from_minute"] is not None
+    _same(day_minutes, day)
+    # the 6h chart after it reads the minutes the day chart did not, into the minute tier
+    _same(six_minutes, six)
+    _same(six_minutes, ChartCache(app.store, clock).charts(NAME, "6h"))
+    _same(day_minutes, cache.charts(NAME, "24h"))  # those minutes skipped the stored tiers
+
+
+def test_a_cache_that_drew_before_the_settle_reads_the_hours_after_it(
+    app: App, clock: ManualClock
+) -> None:
+    """A server whose page drew the 1h chart, then the pruning job settled: its first 7d
+    chart reads hours (not a week of minutes), and counts every row once."""
+    app.rollout.create(NAME, features=["stt"], actor="seed")
+    now = _seed(app, clock, hours=30)
+    cache = ChartCache(app.store, clock)
+    hour = cache.charts(NAME, "1h")
+    rollup_hours.settle_all(app.store, now)
+    newer = Rollup()
+    newer.add(250.0, True, None, False, None)
+    with app.store.transaction() as tx:
+        tx.insert_rollups([(RollupKey(now, NAME, "stt", "legacy"), newer)])
+
+    week = cache.charts(NAME, "7d")
+    assert cache.info()["migrations"][NAME]["hours_from_minute"] is not None
+    _same(week, ChartCache(app.store, clock).charts(NAME, "7d"))
+    again = cache.charts(NAME, "1h")
+    assert sum(again["series"]["calls"]["legacy"]) == sum(hour["series"]["calls"]["legacy"]) + 1

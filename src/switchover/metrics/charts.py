@@ -119,14 +119,13 @@ class _Migration:
     __slots__ = (
         "answers",
         "closed",
-        "hours_below",
-        "hours_from",
         "last_used",
         "load_lock",
         "loaded_from",
         "max_id",
         "name",
         "operations",
+        "stored",
         "tiers",
         "version",
     )
@@ -139,10 +138,12 @@ class _Migration:
         """Rows with ids up to this one are read by loads; later ones arrive by the feed."""
         self.loaded_from = _END
         """Every row of this migration with a minute from here on (and id <= max_id) is in."""
-        self.hours_from = _END
-        self.hours_below = -_END
-        """The hour tier's buckets in [hours_from, hours_below) came from the store's hourly
-        rows (:mod:`switchover.store.rollup_hours`): minute rows there skip that tier."""
+        self.stored: dict[int, tuple[int, int]] = {
+            level.step: (_END, _END) for level in rollup_hours.LEVELS
+        }
+        """step -> [from, below): that tier's buckets there came from the store's
+        down-sampled rows (:mod:`switchover.store.rollup_hours`); minute rows there
+        skip that tier."""
         self.tiers = {
             1: _Tier(1, min(MINUTE_HORIZON, retention), now_minute),
             5: _Tier(5, min(FIVE_MINUTE_HORIZON, retention), now_minute),
@@ -200,8 +201,10 @@ class ChartCache:
         m = self._tracked(migration, now_minute)
         self._follow()
         since = max(w.starts(now_minute)[0], now_minute - self.retention_minutes)
-        if w.step_minutes == 60:
-            since = self._load_hours(m, since)
+        levels = _LEVELS_FOR.get(w.step_minutes, ())
+        if levels:
+            m = self._caught_up(m, levels, since, now_minute)
+            since = min(self._load_level(m, level, since) for level in levels)
         self._load(m, since, now_minute)
         with self._lock:
             self._evict(m, now_minute)
@@ -221,7 +224,8 @@ class ChartCache:
                 "migrations": {
                     name: {
                         "loaded_from_minute": None if m.loaded_from == _END else m.loaded_from,
-                        "hours_from_minute": None if m.hours_from == _END else m.hours_from,
+                        "hours_from_minute": _minute(m.stored[60][0]),
+                        "fives_from_minute": _minute(m.stored[5][0]),
                         "operations": sorted(m.operations),
                         "buckets": {
                             f"{step}m": sum(len(b) for b in t.rollups.values())
@@ -297,53 +301,85 @@ class ChartCache:
                     while chunk := list(islice(rows, APPLY_CHUNK)):
                         with self._lock:
                             for key, count, errors, fallbacks, outcomes, sketch, first in chunk:
-                                hourly = key.minute >= m.hours_below
-                                for into in self._targets(m, key, hours=hourly):
+                                skip = _skipped(m.stored, key.minute)
+                                for into in self._targets(m, key, skip=skip):
                                     absorb_parts(
                                         into, count, errors, fallbacks, outcomes, sketch, first
                                     )
                 with self._lock:
                     m.loaded_from = start
 
-    def _load_hours(self, m: _Migration, since: int) -> int:
-        """Fill the hour tier for ``[since, ...)`` from the store's hourly rows, as far as
-        they reach; returns the minute from which minute rows must still be read.
+    def _caught_up(
+        self, m: _Migration, levels: tuple[rollup_hours.Level, ...], since: int, now_minute: int
+    ) -> _Migration:
+        """``m``, or a fresh state for it when the store's down-sampled rows it still has
+        to read hold rows the feed brings (settled after ``m`` was first asked for):
+        reading them would count those rows twice, and reading minutes instead costs
+        seconds. The fresh state reads the levels and then the minutes since them."""
+        if all(m.stored[level.step][0] <= since for level in levels):
+            return m
+        with self.store.read() as tx:
+            marks = [rollup_hours.settled(tx.conn, level=level) for level in levels]
+        through = max((mark.through_id for mark in marks if mark is not None), default=0)
+        if through <= m.max_id:
+            return m
+        with self._feed_lock:
+            if (self._follower.last_id or 0) < through:
+                return m  # the feed has not reached the settle yet: read minutes
+            with self._lock:
+                if self._migrations.get(m.name) is not m:
+                    return self._migrations.get(m.name) or m
+                fresh = _Migration(
+                    m.name,
+                    self._follower.last_id or 0,
+                    now_minute,
+                    self.retention_minutes,
+                    self.clock.monotonic(),
+                )
+                self._migrations[m.name] = fresh
+                return fresh
 
-        Only when the hours hold no row the feed brings (their ``through_id`` is at most
-        the migration's ``max_id``); otherwise minute rows are read, as before hours were
-        kept."""
+    def _load_level(self, m: _Migration, level: rollup_hours.Level, since: int) -> int:
+        """Fill the tier of ``level``'s step for ``[since, ...)`` from the store's
+        down-sampled rows, as far as they reach; returns the minute from which minute
+        rows must still be read for that tier.
+
+        Only when those rows hold no row the feed brings (their ``through_id`` is at most
+        the migration's ``max_id``); otherwise minute rows are read."""
+        step = level.step
         with m.load_lock:
             with self._lock:
-                if m.hours_from <= since:
-                    return max(since, m.hours_below)
+                stored_from, stored_below = m.stored[step]
+                if stored_from <= since:
+                    return max(since, stored_below)
                 loaded_from = m.loaded_from
             with self.store.read() as tx:
-                mark = rollup_hours.settled(tx.conn)
+                mark = rollup_hours.settled(tx.conn, level=level)
                 if mark is None or mark.through_id > m.max_id:
                     return since
-                first = since - since % 60
-                upper = min(mark.before_minute, loaded_from, m.hours_from)
-                upper -= upper % 60
+                first = since - since % step
+                upper = min(mark.before_minute, loaded_from, stored_from)
+                upper -= upper % step
                 if upper <= first:
                     return since
-                hours = list(rollup_hours.hour_parts(tx.conn, m.name, first, upper))
+                rows = list(rollup_hours.level_parts(tx.conn, level, m.name, first, upper))
                 late_rows = list(
                     rollup_hours.late_parts(
                         tx.conn, m.name, first, upper, mark.through_id, m.max_id
                     )
                 )
             with self._lock:
-                tier = m.tiers[60]
-                every = [p for p in hours if p.key.operation == rollup_hours.ALL_OPERATIONS]
-                late = {(p.key.side, p.key.minute - p.key.minute % 60) for p in late_rows}
-                for part in (*hours, *late_rows):
+                tier = m.tiers[step]
+                every = [p for p in rows if p.key.operation == rollup_hours.ALL_OPERATIONS]
+                late = {(p.key.side, p.key.minute - p.key.minute % step) for p in late_rows}
+                for part in (*rows, *late_rows):
                     key, count, errors, fallbacks, outcomes, sketch, chunk = part
                     if key.operation == rollup_hours.ALL_OPERATIONS:
                         continue
                     for into in self._targets(m, key, only=tier):
                         absorb_parts(into, count, errors, fallbacks, outcomes, sketch, chunk)
-                # every operation of an hour as stored: no merge of its operations' sketches
-                # (unless a late row, not in it yet, came for that hour)
+                # every operation of a bucket as stored: no merge of its operations'
+                # sketches (unless a late row, not in it yet, came for that bucket)
                 for key, count, errors, fallbacks, outcomes, sketch, chunk in every:
                     derived = tier.all.setdefault(key.side, {})
                     if (key.side, key.minute) in late or key.minute < tier.evicted:
@@ -351,9 +387,9 @@ class ChartCache:
                     derived[key.minute] = into = Rollup()
                     absorb_parts(into, count, errors, fallbacks, outcomes, sketch, chunk)
                     tier.points.get((None, key.side), {}).pop(key.minute, None)
-                if m.hours_below < upper:
-                    m.hours_below = upper
-                m.hours_from = first
+                # contiguous with what was stored before, or (the minutes below that were
+                # read already) the rows read now are all that minute rows must skip
+                m.stored[step] = (first, stored_below if upper == stored_from else upper)
             return max(since, upper)
 
     def _add(self, m: _Migration, key: RollupKey, rollup: Rollup) -> None:
@@ -361,11 +397,16 @@ class ChartCache:
             absorb(into, rollup)
 
     def _targets(
-        self, m: _Migration, key: RollupKey, *, hours: bool = True, only: _Tier | None = None
+        self,
+        m: _Migration,
+        key: RollupKey,
+        *,
+        skip: tuple[int, ...] = (),
+        only: _Tier | None = None,
     ) -> list[Rollup]:
         """The buckets a row for ``key`` merges into (one per tier that still keeps its
-        minute; not the hour tier unless ``hours``; ``only`` one tier), with every memo
-        those buckets feed dropped."""
+        minute; not the tiers whose step is in ``skip``; ``only`` one tier), with every
+        memo those buckets feed dropped."""
         op, side, minute = key.operation, key.side, key.minute
         out = []
         m.operations.add(op)
@@ -374,7 +415,7 @@ class ChartCache:
             for k in [k for k, (lo, hi, _) in m.closed.items() if lo <= minute < hi]:
                 del m.closed[k]
         for tier in m.tiers.values():
-            if (only is not None and tier is not only) or (tier.step == 60 and not hours):
+            if (only is not None and tier is not only) or tier.step in skip:
                 continue
             b = minute - minute % tier.step
             if b < tier.evicted:
@@ -470,3 +511,20 @@ class ChartCache:
         }
         m.answers[(operation, w.name)] = (m.version, starts[-1], answer)
         return answer
+
+
+_LEVELS_FOR: dict[int, tuple[rollup_hours.Level, ...]] = {
+    60: (rollup_hours.HOURS,),
+    5: (rollup_hours.FIVES, rollup_hours.HOURS),
+}
+"""The stored levels a window of that step reads: its points' tier, and the hours its
+totals merge (:func:`switchover.core.chart.cover`)."""
+
+
+def _skipped(stored: dict[int, tuple[int, int]], minute: int) -> tuple[int, ...]:
+    """The tiers whose buckets for ``minute`` came from stored down-sampled rows."""
+    return tuple(step for step, (lo, hi) in stored.items() if lo <= minute < hi)
+
+
+def _minute(value: int) -> int | None:
+    return None if value == _END else value

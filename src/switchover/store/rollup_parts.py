@@ -1,10 +1,12 @@
 """What a chart reads of per-minute rollup rows: counts, outcomes and the latency and
-first-chunk sketches, without tenants and error types (most of a row's JSON).
+first-chunk sketches (tenants and error types are parsed, then dropped).
 
-The JSON members travel as text and are parsed by orjson: the driver's own JSON decoding
-(the standard library's) was most of the time of a 7-day chart's first load on
-PostgreSQL. Rows are decoded as they are iterated, so a caller that merges and drops
-them never holds many.
+A row's JSON travels whole, as text, and is parsed by orjson. Taking members out in SQL
+(``data->'sketch'``) was slower on both engines: PostgreSQL parses a ``json`` column
+again for each ``->`` (a day of rows for one migration: 600 ms against 100 ms for the
+text), and the driver's own JSON decoding (the standard library's) cost as much again.
+Rows are decoded as they are iterated, so a caller that merges and drops them never
+holds many.
 """
 
 from __future__ import annotations
@@ -30,18 +32,18 @@ def read_parts(conn: sa.Connection, where: Any) -> Iterator[RollupParts]:
         c.count,
         c.errors,
         c.fallbacks,
-        sa.cast(c.data["outcomes"], sa.Text).label("outcomes"),
-        sa.cast(c.data["sketch"], sa.Text).label("sketch"),
+        sa.cast(c.data, sa.Text).label("data"),
         sa.cast(c.first_chunk, sa.Text).label("first_chunk"),
     ).where(where)
     for r in conn.execute(query):
+        data = orjson.loads(r.data)
         yield RollupParts(
             RollupKey(int(r.minute), r.migration, r.operation, r.side),
             int(r.count),
             int(r.errors),
             int(r.fallbacks),
-            _load(r.outcomes) or {},
-            _load(r.sketch) or {},
+            data.get("outcomes") or {},
+            data.get("sketch") or {},
             _load(r.first_chunk) or None,
         )
 

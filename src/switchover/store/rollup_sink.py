@@ -120,13 +120,14 @@ class StoreSink:
             self.settle_hours(now)
 
     def settle_hours(self, now: float) -> None:
-        """Merge the settled minutes into hourly rows for long charts, and drop hours past
-        their own retention (:mod:`switchover.store.rollup_hours`). A failure is logged:
+        """Merge the settled minutes into hourly and five-minute rows for long charts, and
+        drop those past their own retention (:mod:`switchover.store.rollup_hours`). A failure is logged:
         it never costs a flush."""
         try:
             rollup_hours.settle_all(self.store, int(now // 60))
             with self.store.transaction() as tx:
-                rollup_hours.prune(tx.conn, retention_cutoff(now, rollup_hours.HOUR_RETENTION_DAYS))
+                for level in rollup_hours.LEVELS:
+                    rollup_hours.prune(tx.conn, retention_cutoff(now, level.retention_days), level)
         except sa.exc.SQLAlchemyError as exc:
             log.warning("switchover: hourly rollups not settled this time: %s", _describe(exc))
 

@@ -281,8 +281,29 @@ rollup_hours = sa.Table(
     ),
 )
 
-# one row: the minute before which rollups are merged into rollup_hours, and the last
-# rollup id merged (rows with a higher id arrived later and are read one by one)
+# the same for five minutes, kept two days: the 24h chart's buckets
+rollup_fives = sa.Table(
+    "rollup_fives",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("minute", sa.BigInteger, nullable=False),  # its first minute since the epoch
+    sa.Column("migration", sa.String(63), nullable=False),
+    sa.Column("operation", sa.String(63), nullable=False),
+    sa.Column("side", sa.String(20), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("fallbacks", sa.Integer, nullable=False),
+    sa.Column("outcomes", sa.JSON, nullable=False),
+    sa.Column("sketch", sa.JSON, nullable=False),
+    sa.Column("first_chunk", sa.JSON, nullable=True),
+    sa.UniqueConstraint(
+        "migration", "minute", "operation", "side", name="uq_rollup_fives_migration_minute"
+    ),
+)
+
+# one row per level ("hours", "fives"): the minute before which rollups are merged into
+# it, and the last rollup id merged (rows with a higher id arrived later and are read
+# one by one)
 rollup_settled = sa.Table(
     "rollup_settled",
     metadata,
