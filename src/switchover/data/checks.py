@@ -141,6 +141,15 @@ class _NothingFixed(Exception):
         self.results = results
 
 
+@dataclass
+class _Scan:
+    """One read of the scope's configs: ``data_integrity``'s v2 shape problems, and the
+    rows ``value_constraints`` must look at closely."""
+
+    shape: list[str] = field(default_factory=list)
+    values: list[tuple[Any, ...]] = field(default_factory=list)
+
+
 class Checker:
     """Runs checks on one scope. ``skip_invalid``: judge v1 configs as a run with
     ``--skip-invalid`` does (its verify step); by default, as the newest completed run
@@ -161,6 +170,8 @@ class Checker:
         self.v2 = True
         self.left_by: str | None = None
         self._layout: lay.Layout | None = None
+        self._scan: _Scan | None = None
+        self._shared = False
 
     @property
     def layout(self) -> lay.Layout:
@@ -179,6 +190,8 @@ class Checker:
         self.v2 = src.has_v2_columns()  # a v1 table before `migrate` adds the v2 columns
         self.left_by = self._skipping_run()
         names = list(names)
+        self._scan = None
+        self._shared = {"data_integrity", "value_constraints"} <= set(names)
         if fix:
             return self._fix(names)
         with src.begin() as conn:
@@ -296,6 +309,38 @@ class Checker:
     def _v2_only(self) -> str:
         return "schema_version = 'v2'" if self.migrated_only else ""
 
+    def _scanned(self, conn: Connection) -> _Scan:
+        """``data_integrity`` and ``value_constraints`` together read every config of
+        the scope once, each document parsed once (a run's verify asks for both)."""
+        if self._scan is not None:
+            return self._scan
+        scan = _Scan()
+        ck = self._ck
+        where, params = self._where()
+        cols = [ck, "schema_version", "CASE WHEN schema_version = 'v2' THEN 1 ELSE 0 END"]
+        cols += (
+            ["language", "assistant_type", "voice_config", "personality", "capabilities"]
+            if self.v2
+            else ["language", "NULL", "NULL", "NULL", "NULL"]
+        )
+        for rows in self.source.pages(
+            conn, "voice_agent_configs", cols, key=ck, where=where, params=params
+        ):
+            for cid, version, v2, language, atype, voice_text, person_text, caps in rows:
+                parse = v2 or version == "v2"
+                voice = _loads(voice_text) if parse else None
+                person = _loads(person_text) if parse else None
+                if v2:
+                    scan.shape.extend(_v2_shape(cid, atype, voice, person, _loads(caps)))
+                if not _quick_ok(version if self.v2 else "v1", language, voice, person):
+                    scan.values.append(
+                        (cid, version, language, voice_text, person_text)
+                        if self.v2
+                        else (cid, "v1", language, None, None)
+                    )
+        self._scan = scan
+        return scan
+
     # checks --------------------------------------------------------------------------
 
     def record_count(self, conn: Connection, fix: bool) -> CheckResult:
@@ -355,15 +400,20 @@ class Checker:
                 conn, f"SELECT {ck} FROM voice_agent_configs WHERE {where} ORDER BY {ck}", params
             )
         ]
-        v2where, v2params = self._where("schema_version = 'v2'")
-        cols = [ck, "assistant_type", "voice_config", "personality", "capabilities"]
-        if not self.v2:
-            cols = [ck, "NULL", "NULL", "NULL", "NULL"]
-        for rows in src.pages(
-            conn, "voice_agent_configs", cols, key=ck, where=v2where, params=v2params
-        ):
-            for row in rows:
-                problems.extend(_v2_shape(row))
+        if self._shared:
+            problems.extend(self._scanned(conn).shape)
+        else:
+            v2where, v2params = self._where("schema_version = 'v2'")
+            cols = [ck, "assistant_type", "voice_config", "personality", "capabilities"]
+            if not self.v2:
+                cols = [ck, "NULL", "NULL", "NULL", "NULL"]
+            for rows in src.pages(
+                conn, "voice_agent_configs", cols, key=ck, where=v2where, params=v2params
+            ):
+                for cid, atype, voice, person, caps in rows:
+                    problems.extend(
+                        _v2_shape(cid, atype, _loads(voice), _loads(person), _loads(caps))
+                    )
         ref = r.quote(layout.config_ref)
         cwhere, cparams = self._where(f"{ref} IS NULL")
         problems.extend(
@@ -478,28 +528,34 @@ class Checker:
         fixes: list[dict[str, Any]] = []
         updates: list[tuple[Any, ...]] = []
         ck = self._ck
-        cols = [ck, "schema_version", "language", "voice_config", "personality"]
-        if not self.v2:
-            cols = [ck, "'v1'", "language", "NULL", "NULL"]
-        for rows in src.pages(
-            conn, "voice_agent_configs", cols, key=ck, where=where, params=params
-        ):
-            for row in rows:
-                if _quick_ok(row):
-                    continue
-                found, changes, new_values = _values(row)
-                problems.extend(found)
-                if changes:
-                    fixes.extend(changes)
-                    language, voice, person = new_values
-                    updates.append(
-                        (
-                            language,
-                            self._encoded("voice_config", voice),
-                            self._encoded("personality", person),
-                            row[0],
-                        )
+        if self._shared:
+            flagged: Iterable[tuple[Any, ...]] = self._scanned(conn).values
+        else:
+            cols = [ck, "schema_version", "language", "voice_config", "personality"]
+            if not self.v2:
+                cols = [ck, "'v1'", "language", "NULL", "NULL"]
+            flagged = (
+                row
+                for rows in src.pages(
+                    conn, "voice_agent_configs", cols, key=ck, where=where, params=params
+                )
+                for row in rows
+                if not _quick_ok(row[1], row[2], _loads_v2(row, 3), _loads_v2(row, 4))
+            )
+        for row in flagged:
+            found, changes, new_values = _values(row)
+            problems.extend(found)
+            if changes:
+                fixes.extend(changes)
+                language, voice, person = new_values
+                updates.append(
+                    (
+                        language,
+                        self._encoded("voice_config", voice),
+                        self._encoded("personality", person),
+                        row[0],
                     )
+                )
         cwhere, cparams = self._where("duration_seconds < 0 OR latency_ms < 0")
         problems += [
             f"call {i}: negative duration or latency (not fixable: correct it at the source)"
@@ -537,40 +593,40 @@ def _loads(text: Any) -> Any:
 _BAD = object()
 
 
-def _v2_shape(row: tuple[Any, ...]) -> list[str]:
-    cid, atype, voice, person, caps = row
+def _v2_shape(cid: Any, atype: Any, v: Any, p: Any, c: Any) -> list[str]:
+    """What is wrong with one v2 config's fields, its documents parsed."""
     out = []
     if atype not in ASSISTANT_TYPES:
         out.append(f"config {cid}: assistant_type {atype!r} is not one of {ASSISTANT_TYPES}")
-    v = _loads(voice)
     if not isinstance(v, dict) or not v.get("voice_id") or not v.get("language"):
         out.append(f"config {cid}: voice_config lacks voice_id or language")
-    p = _loads(person)
     if not isinstance(p, dict) or not isinstance(p.get("base_prompt"), str):
         out.append(f"config {cid}: personality lacks base_prompt")
-    c = _loads(caps)
     if not isinstance(c, list) or not all(isinstance(x, str) and x for x in c):
         out.append(f"config {cid}: capabilities is not a list of names")
     return out
+
+
+def _loads_v2(row: tuple[Any, ...], i: int) -> Any:
+    """Column ``i`` of a ``value_constraints`` row parsed, on v2 rows only."""
+    return _loads(row[i]) if row[1] == "v2" else None
 
 
 def _canonical_language(value: Any) -> bool:
     return not isinstance(value, str) or normalize_language(value) == value
 
 
-def _quick_ok(row: tuple[Any, ...]) -> bool:
-    """True when :func:`_values` would find nothing: most rows, decided cheaply."""
-    _cid, version, language, voice_text, person_text = row
+def _quick_ok(version: Any, language: Any, voice: Any, person: Any) -> bool:
+    """True when :func:`_values` would find nothing: most rows, decided cheaply
+    (``voice`` and ``person`` parsed, of a v2 row)."""
     if language is not None and not _canonical_language(language):
         return False
     if version != "v2":
         return True
-    voice = _loads(voice_text)
     if isinstance(voice, dict) and (
         "speed" in voice or "pitch" in voice or not _canonical_language(voice.get("language"))
     ):
         return False
-    person = _loads(person_text)
     if isinstance(person, dict):
         items = person.get("special_instructions")
         if isinstance(items, list) and any(isinstance(x, str) and not x.strip() for x in items):
