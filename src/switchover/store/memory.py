@@ -30,6 +30,7 @@ from switchover.core.rollup import Rollup, RollupKey, StoredRollup
 from switchover.errors import LockHeldError
 from switchover.store import records as rec
 from switchover.store.records import AuditEntry, RollupParts, TokenRecord, VerdictRecord
+from switchover.store.rollup_parts import parts_of
 
 __all__ = ["MemoryLock", "MemoryStore", "MemoryTx"]
 
@@ -265,16 +266,7 @@ class MemoryTx:
         self, migration: str, since_minute: int, until_minute: int, *, max_id: int
     ) -> Iterator[RollupParts]:
         for r in list(self._rollup_rows(migration, since_minute, until_minute, max_id)):
-            data = json.loads(r.data)
-            yield RollupParts(
-                RollupKey(int(r.minute), r.migration, r.operation, r.side),
-                int(r.count),
-                int(r.errors),
-                int(r.fallbacks),
-                data.get("outcomes") or {},
-                data.get("sketch") or {},
-                json.loads(r.first_chunk) if r.first_chunk else None,
-            )
+            yield parts_of(r)
 
     def max_rollup_id(self) -> int:
         return max((r.id for r in self._t.rollups), default=0)

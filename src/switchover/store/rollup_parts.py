@@ -36,16 +36,21 @@ def read_parts(conn: sa.Connection, where: Any) -> Iterator[RollupParts]:
         sa.cast(c.first_chunk, sa.Text).label("first_chunk"),
     ).where(where)
     for r in conn.execute(query):
-        data = orjson.loads(r.data)
-        yield RollupParts(
-            RollupKey(int(r.minute), r.migration, r.operation, r.side),
-            int(r.count),
-            int(r.errors),
-            int(r.fallbacks),
-            data.get("outcomes") or {},
-            data.get("sketch") or {},
-            _load(r.first_chunk) or None,
-        )
+        yield parts_of(r)
+
+
+def parts_of(row: Any) -> RollupParts:
+    """A row with a rollup's columns, ``data`` and ``first_chunk`` as JSON text."""
+    data = orjson.loads(row.data)
+    return RollupParts(
+        RollupKey(int(row.minute), row.migration, row.operation, row.side),
+        int(row.count),
+        int(row.errors),
+        int(row.fallbacks),
+        data.get("outcomes") or {},
+        data.get("sketch") or {},
+        _load(row.first_chunk) or None,
+    )
 
 
 def _load(text: str | None) -> Any:

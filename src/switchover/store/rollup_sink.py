@@ -121,8 +121,8 @@ class StoreSink:
 
     def settle_hours(self, now: float) -> None:
         """Merge the settled minutes into hourly and five-minute rows for long charts, and
-        drop those past their own retention (:mod:`switchover.store.rollup_hours`). A failure is logged:
-        it never costs a flush."""
+        drop those past their own retention (:mod:`switchover.store.rollup_hours`). A
+        failure is logged: it never costs a flush."""
         try:
             rollup_hours.settle_all(self.store, int(now // 60))
             with self.store.transaction() as tx:

@@ -260,46 +260,34 @@ workers = sa.Table(
     sa.Index("ix_workers_last_seen", "last_seen"),
 )
 
-# --- rollups down-sampled to hours for long charts (issue 20) ------------------------------
+# --- rollups down-sampled for long charts (issue 20) ----------------------------------------
 
-rollup_hours = sa.Table(
-    "rollup_hours",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("hour", sa.BigInteger, nullable=False),  # its first minute since the epoch
-    sa.Column("migration", sa.String(63), nullable=False),
-    sa.Column("operation", sa.String(63), nullable=False),
-    sa.Column("side", sa.String(20), nullable=False),
-    sa.Column("count", sa.Integer, nullable=False),
-    sa.Column("errors", sa.Integer, nullable=False),
-    sa.Column("fallbacks", sa.Integer, nullable=False),
-    sa.Column("outcomes", sa.JSON, nullable=False),
-    sa.Column("sketch", sa.JSON, nullable=False),
-    sa.Column("first_chunk", sa.JSON, nullable=True),
-    sa.UniqueConstraint(
-        "migration", "hour", "operation", "side", name="uq_rollup_hours_migration_hour"
-    ),
-)
 
-# the same for five minutes, kept two days: the 24h chart's buckets
-rollup_fives = sa.Table(
-    "rollup_fives",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("minute", sa.BigInteger, nullable=False),  # its first minute since the epoch
-    sa.Column("migration", sa.String(63), nullable=False),
-    sa.Column("operation", sa.String(63), nullable=False),
-    sa.Column("side", sa.String(20), nullable=False),
-    sa.Column("count", sa.Integer, nullable=False),
-    sa.Column("errors", sa.Integer, nullable=False),
-    sa.Column("fallbacks", sa.Integer, nullable=False),
-    sa.Column("outcomes", sa.JSON, nullable=False),
-    sa.Column("sketch", sa.JSON, nullable=False),
-    sa.Column("first_chunk", sa.JSON, nullable=True),
-    sa.UniqueConstraint(
-        "migration", "minute", "operation", "side", name="uq_rollup_fives_migration_minute"
-    ),
-)
+def _down_sampled(name: str, start: str) -> sa.Table:
+    """One row per (migration, bucket, operation, side); ``start`` is the bucket's first
+    minute since the epoch."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column(start, sa.BigInteger, nullable=False),
+        sa.Column("migration", sa.String(63), nullable=False),
+        sa.Column("operation", sa.String(63), nullable=False),
+        sa.Column("side", sa.String(20), nullable=False),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column("errors", sa.Integer, nullable=False),
+        sa.Column("fallbacks", sa.Integer, nullable=False),
+        sa.Column("outcomes", sa.JSON, nullable=False),
+        sa.Column("sketch", sa.JSON, nullable=False),
+        sa.Column("first_chunk", sa.JSON, nullable=True),
+        sa.UniqueConstraint(
+            "migration", start, "operation", "side", name=f"uq_{name}_migration_{start}"
+        ),
+    )
+
+
+rollup_hours = _down_sampled("rollup_hours", "hour")  # kept 90 days: the 7d chart
+rollup_fives = _down_sampled("rollup_fives", "minute")  # five minutes, kept 2 days: 24h
 
 # one row per level ("hours", "fives"): the minute before which rollups are merged into
 # it, and the last rollup id merged (rows with a higher id arrived later and are read
