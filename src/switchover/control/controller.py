@@ -140,13 +140,7 @@ class Controller:
                 due.append((state, interval))
         if not due:
             return []
-        # minutes kept one by one: the windows that end now, the baseline before a 100 %
-        # phase (read when the phase begins), and what came since the last judgement
-        horizon = max(
-            int(max(2 * s.plan.window, s.plan.recent, s.plan.window + 2 * s.plan.interval) // 60)
-            + 2
-            for s in states
-        )
+        horizon = max(horizon_minutes(s.plan) for s in states)
         self.cache.horizon = max(self.cache.horizon, horizon)
         now_minute = minute_of(now.timestamp())
         self.cache.track([s.migration for s in states], now_minute)
@@ -163,6 +157,11 @@ class Controller:
     def verdict_for(self, state: PlanState, migration: Migration | None = None) -> Verdict:
         """The judgement of ``state`` now, without acting on it (``migration``: as read
         this tick; else read here where the sample ratio guardrail needs it)."""
+        return judge(self.situation_for(state, migration), self.cache.evidence(state.migration))
+
+    def situation_for(self, state: PlanState, migration: Migration | None = None) -> Situation:
+        """What a judgement of ``state`` now knows besides the evidence: the phase, the
+        clock less the settling delay, approvals, rollbacks and the traffic share."""
         horizon = self.clock.now().timestamp() - self.settle
         situation = Situation(
             plan=state.plan,
@@ -184,7 +183,7 @@ class Controller:
                 percentage=m.percentage,
                 changed_at=m.updated_at.timestamp() if m.updated_at else None,
             )
-        return judge(situation, self.cache.evidence(state.migration))
+        return situation
 
     def _rollbacks(self, state: PlanState) -> int:
         """The plan's rollbacks since it was applied (audit rows of partial and total
@@ -385,3 +384,10 @@ def start_in_thread(
     )
     thread.start()
     return thread, stop
+
+
+def horizon_minutes(plan: Plan) -> int:
+    """Minutes the evidence cache keeps one by one for ``plan``: the windows that end now,
+    the baseline before a 100 % phase (read when the phase begins), and what came since
+    the last judgement."""
+    return int(max(2 * plan.window, plan.recent, plan.window + 2 * plan.interval) // 60) + 2

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from switchover.control.controller import Controller
+from switchover.control.controller import Controller, horizon_minutes
 from switchover.control.evidence import EvidenceCache
 from switchover.core.checks import matrix_gates
 from switchover.core.clock import Clock
 from switchover.core.evidence import as_evidence
-from switchover.core.judge import Situation, gather, guardrail_check, looks
+from switchover.core.judge import gather, guardrail_check, looks
 from switchover.core.plan import Gate
 from switchover.core.plan_state import PlanState
 from switchover.core.rollup import minute_of
@@ -178,23 +178,14 @@ class ScorecardService:
     def _feed(self, state: PlanState) -> None:
         """What :meth:`Controller.tick` does before judging: keep the minutes the plan's
         windows read, load the migration once, then follow the rollups table."""
-        plan = state.plan
-        horizon = int(max(2 * plan.window, plan.recent, plan.window + 2 * plan.interval) // 60) + 2
-        self.cache.horizon = max(self.cache.horizon, horizon)
+        self.cache.horizon = max(self.cache.horizon, horizon_minutes(state.plan))
         now_minute = minute_of(self.clock.now().timestamp())
         self.cache.track([state.migration], now_minute)
         self.cache.refresh(now_minute)
 
     def _matrix(self, state: PlanState) -> tuple[MatrixRow, ...]:
         plan = state.plan
-        s = Situation(
-            plan=plan,
-            phase_index=state.phase_index,
-            phase_started=state.phase_started_at.timestamp(),
-            now=self.clock.now().timestamp() - self.controller.settle,
-            status=state.status.value,
-            approved=state.approved_next(),
-        )
+        s = self.controller.situation_for(state)
         g = gather(s, as_evidence(self.cache.evidence(state.migration)))
         at = looks(s, g.spans).scoped(Scope.MATRIX)
         return tuple(
