@@ -68,10 +68,26 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, _PLAIN) else as_text(value)
 
 
+_AS_IS = frozenset({str, type(None), dict, list, tuple, int})
+"""Types ``orjson`` writes as :func:`_plain` would have them (an ``int`` as its digits)."""
+
+
 def documents(rows: Sequence[Sequence[Any]], width: int) -> list[str]:
-    """A batch as one JSON array per column (``str``: bytes would travel as ``bytea``)."""
+    """A batch as one JSON array per column (``str``: bytes would travel as ``bytea``).
+    A column of strings, documents and integers goes to ``orjson`` as it is; any other
+    type (a float, whose NaN ``orjson`` would write as ``null``) value by value."""
     dumps = orjson.dumps
-    return [dumps([_plain(row[i]) for row in rows]).decode() for i in range(width)]
+    out = []
+    for i in range(width):
+        column = [row[i] for row in rows]
+        if _AS_IS.issuperset(map(type, column)):
+            try:
+                out.append(dumps(column).decode())
+                continue
+            except orjson.JSONEncodeError:  # an integer beyond 64 bits
+                pass
+        out.append(dumps([_plain(v) for v in column]).decode())
+    return out
 
 
 def _unnest(table: r.Table, columns: Sequence[str]) -> tuple[str, list[str]]:

@@ -31,6 +31,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -680,12 +681,16 @@ class Migrator:
         columns: str,
         where: str,
         params: tuple[Any, ...],
-        write: Callable[[Connection, list[tuple[Any, ...]], str], None],
+        write: Callable[[Connection, Any, str], None],
         lock_rows: bool = False,
+        prepare: Callable[[list[tuple[Any, ...]], str], Any] | None = None,
     ) -> None:
         """Keyset batches from the run's cursor: each batch is written, counted and
         checkpointed in one transaction; no rows left → advance to ``then``.
-        ``lock_rows``: the batch's rows are read ``FOR UPDATE`` (PostgreSQL)."""
+        ``lock_rows``: the batch's rows are read ``FOR UPDATE`` (PostgreSQL).
+        ``prepare``: the batch's Python work (``write`` gets what it returns instead of
+        the rows); on PostgreSQL it runs on the next batch while the database writes
+        the previous one (:meth:`_overlapped`)."""
         src = self.source
         size = run.options.batch_size
         for_update = " FOR UPDATE" if lock_rows and not src.sqlite else ""
@@ -697,30 +702,96 @@ class Migrator:
                 else (f"{key} > ? AND ({where})", (cursor, *params))
             )
 
+        def read(conn: Connection, cursor: str | None) -> list[tuple[Any, ...]]:
+            cond, args = after(cursor)
+            return src.fetch(
+                conn,
+                f"SELECT {columns} FROM {source} WHERE {cond} ORDER BY {key} "
+                f"LIMIT {size}{for_update}",
+                args,
+            )
+
         with src.connect() as conn:
             cond, args = after(run.cursor)
             left = src.scalar(conn, f"SELECT COUNT(*) FROM {source} WHERE {cond}", args)
         total = getattr(run.counts, count) + left
+        if prepare is not None and not src.sqlite:
+            self._overlapped(run, lock, step, then, count, total, read, prepare, write)
+            return
         cursor = run.cursor
         while True:
             now = self._now_iso()
             with src.begin() as conn:
-                cond, args = after(cursor)
-                rows = src.fetch(
-                    conn,
-                    f"SELECT {columns} FROM {source} WHERE {cond} ORDER BY {key} "
-                    f"LIMIT {size}{for_update}",
-                    args,
-                )
+                rows = read(conn, cursor)
                 if not rows:
                     self._advance(conn, run, then)
                     return
-                write(conn, rows, now)
+                write(conn, rows if prepare is None else prepare(rows, now), now)
                 cursor = str(rows[-1][0])
                 setattr(run.counts, count, getattr(run.counts, count) + len(rows))
                 self._checkpoint(conn, run, cursor)
             self.progress(step, getattr(run.counts, count), total)
             self._pause(run, lock)
+
+    def _overlapped(
+        self,
+        run: RunRecord,
+        lock: NamedLock,
+        step: str,
+        then: str,
+        count: str,
+        total: int,
+        read: Callable[[Connection, str | None], list[tuple[Any, ...]]],
+        prepare: Callable[[list[tuple[Any, ...]], str], Any],
+        write: Callable[[Connection, Any, str], None],
+    ) -> None:
+        """:meth:`_batched` with two transactions in flight: while a writer thread
+        writes, checkpoints and commits batch n, this thread reads batch n + 1 (its own
+        transaction, its own row locks: the batches share no row) and runs its Python
+        work. Batches commit in order, each with its checkpoint, so a crash leaves a
+        prefix of them, as one transaction at a time would; a failure in either thread
+        rolls back its batch, and the batch before it is committed first."""
+        src = self.source
+
+        def land(tx: Any, conn: Connection, payload: Any, cursor: str, n: int, now: str) -> None:
+            try:
+                write(conn, payload, now)
+                setattr(run.counts, count, getattr(run.counts, count) + n)
+                self._checkpoint(conn, run, cursor)
+            except BaseException as exc:
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            tx.__exit__(None, None, None)
+
+        cursor = run.cursor
+        pending: Future[None] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="switchover-batch") as writer:
+            try:
+                while True:
+                    now = self._now_iso()
+                    tx = src.begin()
+                    conn = tx.__enter__()
+                    try:
+                        rows = read(conn, cursor)
+                        payload = prepare(rows, now) if rows else None
+                        if pending is not None:
+                            landed, pending = pending, None
+                            landed.result()
+                            self.progress(step, getattr(run.counts, count), total)
+                            self._pause(run, lock)
+                        if not rows:
+                            self._advance(conn, run, then)
+                    except BaseException as exc:
+                        tx.__exit__(type(exc), exc, exc.__traceback__)
+                        raise
+                    if not rows:
+                        tx.__exit__(None, None, None)
+                        return
+                    cursor = str(rows[-1][0])
+                    pending = writer.submit(land, tx, conn, payload, cursor, len(rows), now)
+            finally:
+                if pending is not None:  # the batch before a failure still lands
+                    pending.result()
 
     def _update(
         self, conn: Connection, table: r.Table, columns: list[str], rows: list[tuple[Any, ...]]
@@ -735,7 +806,8 @@ class Migrator:
             run, lock, step="transform", then="catchup", count="configs_migrated",
             source="voice_agent_configs", key=r.quote(layout.configs.key),
             columns=_v1_columns(layout), where=where, params=params,
-            write=lambda conn, rows, now: self._write_v2(conn, layout, fn, rows, now),
+            prepare=lambda rows, now: self._v2_rows(layout, fn, rows, now),
+            write=lambda conn, out, _now: self._write_v2_rows(conn, layout, out),
             lock_rows=True,
         )  # fmt: skip
 
@@ -779,6 +851,12 @@ class Migrator:
         rows: list[tuple[Any, ...]],
         now: str,
     ) -> None:
+        self._write_v2_rows(conn, layout, self._v2_rows(layout, fn, rows, now))
+
+    def _v2_rows(
+        self, layout: lay.Layout, fn: Transform, rows: list[tuple[Any, ...]], now: str
+    ) -> list[tuple[Any, ...]]:
+        """The v2 values of v1 rows, each tuple ending with the row's key."""
         sqlite = self.source.sqlite
         encoders = [
             layout.encoder(f, sqlite=sqlite)
@@ -792,6 +870,11 @@ class Migrator:
         for row in rows:
             v2 = apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
             out.append((*(v2[f] if enc is None else enc(v2[f]) for f, enc in fields), row[0]))
+        return out
+
+    def _write_v2_rows(
+        self, conn: Connection, layout: lay.Layout, out: list[tuple[Any, ...]]
+    ) -> None:
         self._update(conn, layout.configs, list(V2_FIELDS), out)
         if not self.source.sqlite:
             self._xids.add(str(self.source.scalar(conn, "SELECT mod(txid_current(), 4294967296)")))
