@@ -144,12 +144,19 @@ class Layout:
         kind = self.configs[column].kind if self.configs.has(column) else r.TEXT
         as_list = kind == r.ARRAY and not sqlite
 
+        dumps = orjson.dumps
+
         def encode(value: Any) -> Any:
+            of = type(value)
+            if of is str or value is None:  # most values: no ABC check
+                return value
+            if not as_list and (of is dict or of is list):
+                return dumps(value).decode()
             if not isinstance(value, Mapping | list | tuple):
                 return value
             if as_list:
-                return [v if isinstance(v, str) else orjson.dumps(v).decode() for v in value]
-            return orjson.dumps(value).decode()
+                return [v if isinstance(v, str) else dumps(v).decode() for v in value]
+            return dumps(value).decode()
 
         return encode
 

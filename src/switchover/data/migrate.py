@@ -355,16 +355,12 @@ class Migrator:
         ok = eligible(layout)
         with src.connect() as conn:
             todo_where, params = scope.join(_NOT_V2)
-            to_migrate = src.scalar(
+            to_migrate, invalid = src.fetch(
                 conn,
-                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {todo_where} AND {ok}",
+                f"SELECT COUNT(CASE WHEN {ok} THEN 1 END), COUNT(CASE WHEN NOT ({ok}) THEN 1 END) "
+                f"FROM voice_agent_configs WHERE {todo_where}",
                 params,
-            )
-            invalid = src.scalar(
-                conn,
-                f"SELECT COUNT(*) FROM voice_agent_configs WHERE {todo_where} AND NOT ({ok})",
-                params,
-            )
+            )[0]
             cw, cp = scope.join(_NEEDS_OUTCOME)
             calls = src.scalar(conn, f"SELECT COUNT(*) FROM voice_agent_calls WHERE {cw}", cp)
             mw, mp = scope.join(
