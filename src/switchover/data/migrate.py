@@ -65,6 +65,8 @@ STEPS = (
 )  # fmt: skip
 LOCK_NAME = backups.LOCK_NAME
 MAX_BATCH = 10_000
+RENEW_EVERY = 10.0
+"""Seconds between renewals of the run's lock (its lease lasts 300 s)."""
 
 
 def eligible(layout: lay.Layout, alias: str = "voice_agent_configs") -> str:
@@ -288,6 +290,7 @@ class Migrator:
         self._layout: lay.Layout | None = None
         self._xids: set[str] = set()
         """The transactions of this process's transform batches (PostgreSQL)."""
+        self._renewed = time.monotonic()
 
     # pre-flight ------------------------------------------------------------------------
 
@@ -558,6 +561,7 @@ class Migrator:
         try:
             while run.step != "done":
                 lock.renew()
+                self._renewed = time.monotonic()
                 if run.step in _PLANNED:
                     self._analyze(_PLANNED[run.step])
                 handler = getattr(self, f"_step_{run.step}")
@@ -641,9 +645,14 @@ class Migrator:
         )
 
     def _pause(self, run: RunRecord, lock: NamedLock) -> None:
+        """The throttle, and the lock's lease renewed once every :data:`RENEW_EVERY`
+        seconds (a round trip and a commit of its own: at every batch of 100 rows it
+        cost more than the batch)."""
         if run.options.throttle_ms:
             time.sleep(run.options.throttle_ms / 1000)
-        lock.renew()
+        if time.monotonic() - self._renewed >= RENEW_EVERY:
+            lock.renew()
+            self._renewed = time.monotonic()
 
     # steps ---------------------------------------------------------------------------------
 
@@ -715,19 +724,20 @@ class Migrator:
             self._overlapped(run, lock, step, then, count, total, read, prepare, write)
             return
         cursor = run.cursor
-        while True:
-            now = self._now_iso()
-            with src.begin() as conn:
-                rows = read(conn, cursor)
-                if not rows:
-                    self._advance(conn, run, then)
-                    return
-                write(conn, rows if prepare is None else prepare(rows, now), now)
-                cursor = str(rows[-1][0])
-                setattr(run.counts, count, getattr(run.counts, count) + len(rows))
-                self._checkpoint(conn, run, cursor)
-            self.progress(step, getattr(run.counts, count), total)
-            self._pause(run, lock)
+        with src.connect() as held:
+            while True:
+                now = self._now_iso()
+                with src.transaction(held) as conn:
+                    rows = read(conn, cursor)
+                    if not rows:
+                        self._advance(conn, run, then)
+                        return
+                    write(conn, rows if prepare is None else prepare(rows, now), now)
+                    cursor = str(rows[-1][0])
+                    setattr(run.counts, count, getattr(run.counts, count) + len(rows))
+                    self._checkpoint(conn, run, cursor)
+                self.progress(step, getattr(run.counts, count), total)
+                self._pause(run, lock)
 
     def _overlapped(
         self,
@@ -761,11 +771,18 @@ class Migrator:
 
         cursor = run.cursor
         pending: Future[None] | None = None
-        with ThreadPoolExecutor(1, thread_name_prefix="switchover-batch") as writer:
+        with (
+            src.connect() as one,
+            src.connect() as other,
+            ThreadPoolExecutor(1, thread_name_prefix="switchover-batch") as writer,
+        ):
+            held = (one, other)
+            n = 0
             try:
                 while True:
                     now = self._now_iso()
-                    tx = src.begin()
+                    tx = src.transaction(held[n % 2])
+                    n += 1
                     conn = tx.__enter__()
                     try:
                         rows = read(conn, cursor)

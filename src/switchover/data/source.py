@@ -115,6 +115,13 @@ class Source:
             yield conn
 
     @contextmanager
+    def transaction(self, conn: Connection) -> Iterator[Connection]:
+        """A transaction on a connection the caller holds: a loop of batches checks
+        one out (and pings it) once, not at every batch."""
+        with _translated(), conn.begin():
+            yield conn
+
+    @contextmanager
     def connect(self) -> Iterator[Connection]:
         with _translated(), self.engine.connect() as conn:
             yield conn
