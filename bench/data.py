@@ -8,7 +8,8 @@ transform, outcomes, metrics and the post-migration verification, in batches wit
 checkpoint each. ``restore`` is ``rollback --level data``'s restore: checksum check,
 the swap, and the checksum over the restored rows. Seed 003 reports about 8 records/s.
 
-    .venv/bin/python bench/data.py [--quick] [--sizes 100000,1000000] [--no-postgres]
+    .venv/bin/python bench/data.py [--quick] [--sizes 100000,1000000] [--batch-size 1000]
+        [--no-postgres | --no-sqlite]
 """
 
 from __future__ import annotations
@@ -106,10 +107,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     say(f"switchover data migration benchmark: sizes {sizes}, batch {args.batch_size}")
     fig: dict[str, Any] = {"meta": meta, "sqlite": {}, "postgresql": {}}
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="switchover-data-") as tmp:
-            r = one(f"sqlite:///{Path(tmp) / 'agents.db'}", size, args.batch_size)
-        fig["sqlite"][str(size)] = r
-        say(_line("SQLite", size, r))
+        if not args.no_sqlite:
+            with tempfile.TemporaryDirectory(prefix="switchover-data-") as tmp:
+                r = one(f"sqlite:///{Path(tmp) / 'agents.db'}", size, args.batch_size)
+            fig["sqlite"][str(size)] = r
+            say(_line("SQLite", size, r))
         if args.no_postgres:
             continue
         made = _pg_database()
@@ -157,6 +159,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sizes", help="comma-separated config counts (default 100000,1000000)")
     p.add_argument("--batch-size", type=int, default=1000, help="rows per batch (1000)")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    p.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     return p.parse_args(argv)
 
