@@ -367,3 +367,49 @@ def test_the_dry_run_checks_the_lock_like_the_run(source: Source, made: dict[str
     finally:
         holder.release()
     assert migrator(source).preview(MigrateOptions(skip_invalid=True)).configs_to_migrate == 38
+
+
+def test_restore_bypasses_an_updated_at_trigger_and_turns_it_back_on(
+    source: Source, made: dict[str, Any]
+) -> None:
+    """Supabase's moddatetime pattern: a trigger stamps updated_at on every UPDATE. The
+    restore sets rows back with that trigger off (in its transaction), so the rows match
+    the backup; the trigger works again afterwards."""
+    if source.sqlite:
+        pytest.skip("PostgreSQL only: SQLite cannot turn a trigger off")
+    with source.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE OR REPLACE FUNCTION swo_test_touch() RETURNS trigger LANGUAGE plpgsql "
+                "AS $$ BEGIN NEW.updated_at = clock_timestamp(); RETURN NEW; END $$"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "CREATE TRIGGER touch_configs BEFORE UPDATE ON voice_agent_configs "
+                "FOR EACH ROW EXECUTE FUNCTION swo_test_touch()"
+            )
+        )
+    try:
+        original = sb.digest(source.engine)
+        run = migrator(source).migrate(MigrateOptions(skip_invalid=True))
+        assert run.status == "completed", run.error
+        assert sb.digest(source.engine) != original
+
+        restored = backups.restore(source, run.backup_id or "")
+        assert restored["triggers_bypassed"] == ["voice_agent_configs.touch_configs"]
+        assert sb.digest(source.engine) == original
+        with source.engine.begin() as conn:
+            mode = conn.execute(
+                sa.text("SELECT tgenabled FROM pg_trigger WHERE tgname = 'touch_configs'")
+            ).scalar()
+            conn.execute(sa.text("UPDATE voice_agent_configs SET name = name"))
+            stamped = conn.execute(
+                sa.text("SELECT count(*) FROM voice_agent_configs WHERE updated_at > now()")
+            ).scalar()
+        assert mode == "O"
+        assert stamped == 40  # the trigger fires again
+    finally:
+        with source.engine.begin() as conn:
+            conn.execute(sa.text("DROP TRIGGER IF EXISTS touch_configs ON voice_agent_configs"))
+            conn.execute(sa.text("DROP FUNCTION IF EXISTS swo_test_touch()"))

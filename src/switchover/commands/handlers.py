@@ -471,9 +471,11 @@ def _restore(app: App, cmd: c.Restore, progress: Progress) -> Outcome:
         app, AUDIT_DATA, "restore", cmd, None, {"backup_id": cmd.backup_id, **restored["restored"]}
     )
     r = restored["restored"]
+    bypassed = restored.get("triggers_bypassed") or []
     return Outcome(
         f"restored {cmd.backup_id}: {r['configs']} configs, {r['calls']} calls, "
-        f"{r['metrics']} metrics; checksum verified before and after",
+        f"{r['metrics']} metrics; checksum verified before and after"
+        + (f"; triggers off during the restore: {', '.join(bypassed)}" if bypassed else ""),
         (Change("data", None, f"restored {cmd.backup_id}"),),
         data=restored,
     )

@@ -439,7 +439,9 @@ class Restoration:
         """The swap, in one transaction; ``then`` writes in that same transaction."""
         self.lock.renew()
         with self.source.begin() as conn:
+            off = _triggers_off(self.source, conn, [p.table for p in self.info.parts])
             restored = _swap(self.source, conn, self.info, progress)
+            _triggers_on(self.source, conn, off)
             if then is not None:
                 then(conn)
         return {
@@ -450,6 +452,7 @@ class Restoration:
                 "metrics": self.info.metrics,
             },
             "tables": restored,
+            "triggers_bypassed": [f"{table}.{name}" for table, name, _ in off],
             "checksum_verified": True,
         }
 
@@ -519,11 +522,60 @@ def _swap(source: Source, conn: Connection, info: BackupInfo, progress: Progress
     if after != info.checksum:
         raise DataCheckError(
             f"the rows restored from {info.id} do not match its checksum "
-            f"({after[:12]}… ≠ {info.checksum[:12]}…), so the restore was rolled back; a "
-            "trigger that rewrites rows on UPDATE or INSERT (an updated_at trigger) does "
-            "this: disable it for the restore"
+            f"({after[:12]}… ≠ {info.checksum[:12]}…), so the restore was rolled back"
+            + (
+                "; a trigger that rewrites rows on UPDATE or INSERT (an updated_at "
+                "trigger) does this on SQLite: drop it for the restore"
+                if source.sqlite
+                else ""
+            )
         )
     return changed
+
+
+_ENABLE = {"O": "ENABLE TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
+"""How to turn a trigger back on, by ``pg_trigger.tgenabled`` (origin, always)."""
+
+
+def _triggers_off(
+    source: Source, conn: Connection, tables: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """Turn off the user triggers of ``tables`` that would fire during the restore, in
+    its transaction (PostgreSQL): a restore puts rows back as they were, and a trigger
+    that stamps ``updated_at`` (Supabase's ``moddatetime``) would rewrite every row it
+    sets back, so the restored rows could never match the backup's checksum. Constraint
+    triggers (foreign keys) are internal and stay on. Returns ``(table, trigger, mode)``
+    for :func:`_triggers_on`; a failure rolls the transaction back, triggers included.
+    SQLite cannot turn triggers off: a rewriting trigger fails the checksum there."""
+    if source.sqlite:
+        return []
+    off: list[tuple[str, str, str]] = []
+    for table in tables:
+        found = source.fetch(
+            conn,
+            "SELECT tgname, CAST(tgenabled AS text) FROM pg_trigger "
+            "WHERE tgrelid = CAST(? AS regclass) AND NOT tgisinternal "
+            "AND tgenabled IN ('O', 'A') ORDER BY tgname",
+            (r.quote(table),),
+        )
+        for name, mode in found:
+            try:
+                source.execute(
+                    conn, f"ALTER TABLE {r.quote(table)} DISABLE TRIGGER {r.quote(name)}"
+                )
+            except Exception as exc:
+                raise DataCheckError(
+                    f"restoring {table} needs its trigger {name} off for the restore (a "
+                    "trigger could rewrite the rows set back), and PostgreSQL refused: "
+                    f"{exc}. Run the restore as the table's owner; nothing was restored"
+                ) from exc
+            off.append((table, name, mode))
+    return off
+
+
+def _triggers_on(source: Source, conn: Connection, off: Sequence[tuple[str, str, str]]) -> None:
+    for table, name, mode in off:
+        source.execute(conn, f"ALTER TABLE {r.quote(table)} {_ENABLE[mode]} {r.quote(name)}")
 
 
 def _put_back(source: Source, conn: Connection, shape: r.Table, part: Part) -> int:
