@@ -168,3 +168,47 @@ def test_a_cache_that_drew_before_the_settle_reads_the_hours_after_it(
     _same(week, ChartCache(app.store, clock).charts(NAME, "7d"))
     again = cache.charts(NAME, "1h")
     assert sum(again["series"]["calls"]["legacy"]) == sum(hour["series"]["calls"]["legacy"]) + 1
+
+
+def test_charts_by_operation_read_the_stored_rows_when_asked(app: App, clock: ManualClock) -> None:
+    """A chart of all operations reads the stored "every operation" rows; one operation's
+    chart then reads that operation's rows, each counted once, late rows included."""
+    app.rollout.create(NAME, features=["stt"], actor="seed")
+    now = _seed(app, clock, hours=30)
+    minutes = ChartCache(app.store, clock)
+    by_minutes = {
+        (op, w): minutes.charts(NAME, w, op) for op in (None, "llm") for w in ("7d", "24h")
+    }
+    rollup_hours.settle_all(app.store, now)
+    late = Rollup()
+    late.add(900.0, False, "Timeout", True, None, first_chunk_ms=120.0)
+    with app.store.transaction() as tx:
+        tx.insert_rollups([(RollupKey(now - 20 * 60, NAME, "llm", "candidate"), late)])
+
+    cache = ChartCache(app.store, clock)
+    for w in ("7d", "24h"):
+        everything = cache.charts(NAME, w)
+        assert everything["operations"] == ["llm", "stt"]
+        one = cache.charts(NAME, w, "llm")
+        for got, before in ((everything, by_minutes[(None, w)]), (one, by_minutes[("llm", w)])):
+            assert sum(got["series"]["calls"]["candidate"]) == (
+                sum(before["series"]["calls"]["candidate"]) + 1
+            )
+            assert (
+                got["totals"]["candidate"]["errors"] == before["totals"]["candidate"]["errors"] + 1
+            )
+            assert got["series"]["calls"]["legacy"] == before["series"]["calls"]["legacy"]
+    # and a fresh cache asked for one operation first agrees
+    _same(one, ChartCache(app.store, clock).charts(NAME, "24h", "llm"))
+
+    # a row the feed brings for a stored hour: once in every chart of a fresh cache's
+    # stored buckets, whichever is asked first
+    cache = ChartCache(app.store, clock)
+    week = cache.charts(NAME, "7d")
+    with app.store.transaction() as tx:
+        tx.insert_rollups([(RollupKey(now - 25 * 60, NAME, "stt", "legacy"), late)])
+    again = cache.charts(NAME, "7d")
+    assert again["totals"]["legacy"]["errors"] == week["totals"]["legacy"]["errors"] + 1
+    assert sum(again["series"]["calls"]["legacy"]) == sum(week["series"]["calls"]["legacy"]) + 1
+    _same(cache.charts(NAME, "7d", "stt"), ChartCache(app.store, clock).charts(NAME, "7d", "stt"))
+    _same(again, ChartCache(app.store, clock).charts(NAME, "7d"))

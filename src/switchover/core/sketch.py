@@ -92,6 +92,8 @@ class LatencySketch:
         wanted = list(qs)
         if self.count == 0:
             return [None] * len(wanted)
+        if len(wanted) == 1 and wanted[0] >= 0.5:
+            return [self._upper_quantile(wanted[0])]
         ranks = sorted((q * (self.count - 1), i) for i, q in enumerate(wanted))
         out: list[float | None] = [None] * len(wanted)
         keys = sorted(self.bins)
@@ -107,6 +109,23 @@ class LatencySketch:
                 j += 1
             out[i] = max(self.min, min(self.max, bin_value(keys[j])))
         return out
+
+    def _upper_quantile(self, q: float) -> float:
+        """:meth:`quantiles` of one high quantile (a p95), walking down from the top bin:
+        the same rank rule, over the few bins above the rank instead of all below it."""
+        rank = q * (self.count - 1)
+        bins = self.bins
+        if rank < self.zeros or not bins:
+            return 0.0
+        keys = sorted(bins, reverse=True)
+        room = self.count - rank  # the bins above the answer hold fewer values than this
+        j = 0
+        above = 0
+        last = len(keys) - 1
+        while j < last and above + bins[keys[j]] < room:
+            above += bins[keys[j]]
+            j += 1
+        return max(self.min, min(self.max, bin_value(keys[j])))
 
     def count_above(self, threshold: float) -> int:
         """Values above ``threshold`` (as the sketch sees them, within its accuracy)."""

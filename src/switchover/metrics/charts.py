@@ -57,6 +57,7 @@ from switchover.core.rollup import Rollup, RollupKey, minute_of
 from switchover.core.window import SIDES
 from switchover.store import rollup_hours
 from switchover.store.follower import RollupFollower
+from switchover.store.records import RollupParts
 from switchover.store.repository import Store
 
 MINUTE_HORIZON = 7 * 60
@@ -80,7 +81,16 @@ _Key = tuple[str, str]  # (operation, side)
 class _Tier:
     """Buckets of ``step`` minutes; those starting before ``evicted`` are gone."""
 
-    __slots__ = ("all", "evicted", "horizon", "points", "rollups", "step")
+    __slots__ = (
+        "all",
+        "evicted",
+        "horizon",
+        "pending",
+        "pending_buckets",
+        "points",
+        "rollups",
+        "step",
+    )
 
     def __init__(self, step: int, horizon: int, now_minute: int) -> None:
         self.step = step
@@ -89,6 +99,11 @@ class _Tier:
         self.all: dict[str, dict[int, Rollup]] = {side: {} for side in SIDES}
         """side -> bucket -> every operation merged (derived, memoised)"""
         self.points: dict[tuple[str | None, str], dict[int, ChartPoint]] = {}
+        self.pending: list[rollup_hours.RawParts] = []
+        """Stored per-operation rows not parsed yet (a chart of all operations reads the
+        stored "every operation" rows): merged into ``rollups`` by ``_materialize`` when
+        one of ``pending_buckets`` is read by operation, or changes."""
+        self.pending_buckets: set[int] = set()
         self.evicted = self.cutoff(now_minute)
 
     def cutoff(self, now_minute: int) -> int:
@@ -362,7 +377,7 @@ class ChartCache:
                 upper -= upper % step
                 if upper <= first:
                     return since
-                rows = list(rollup_hours.level_parts(tx.conn, level, m.name, first, upper))
+                rows = list(rollup_hours.level_rows(tx.conn, level, m.name, first, upper))
                 late_rows = list(
                     rollup_hours.late_parts(
                         tx.conn, m.name, first, upper, mark.through_id, m.max_id
@@ -370,23 +385,32 @@ class ChartCache:
                 )
             with self._lock:
                 tier = m.tiers[step]
-                every = [p for p in rows if p.key.operation == rollup_hours.ALL_OPERATIONS]
-                late = {(p.key.side, p.key.minute - p.key.minute % step) for p in late_rows}
-                for part in (*rows, *late_rows):
-                    key, count, errors, fallbacks, outcomes, sketch, chunk = part
-                    if key.operation == rollup_hours.ALL_OPERATIONS:
-                        continue
+                late: dict[tuple[str, int], list[RollupParts]] = {}
+                for part in late_rows:
+                    key = part.key
                     for into in self._targets(m, key, only=tier):
-                        absorb_parts(into, count, errors, fallbacks, outcomes, sketch, chunk)
-                # every operation of a bucket as stored: no merge of its operations'
-                # sketches (unless a late row, not in it yet, came for that bucket)
-                for key, count, errors, fallbacks, outcomes, sketch, chunk in every:
-                    derived = tier.all.setdefault(key.side, {})
-                    if (key.side, key.minute) in late or key.minute < tier.evicted:
+                        absorb_parts(into, *part[1:])
+                    late.setdefault((key.side, key.minute - key.minute % step), []).append(part)
+                for raw in rows:
+                    key = raw.key
+                    if key.minute < tier.evicted:
                         continue
+                    if key.operation != rollup_hours.ALL_OPERATIONS:
+                        m.operations.add(key.operation)
+                        tier.pending.append(raw)
+                        tier.pending_buckets.add(key.minute)
+                        continue
+                    # every operation of a bucket as stored (and the late rows not in it
+                    # yet): no merge of its operations' sketches
+                    derived = tier.all.setdefault(key.side, {})
                     derived[key.minute] = into = Rollup()
-                    absorb_parts(into, count, errors, fallbacks, outcomes, sketch, chunk)
+                    absorb_parts(into, *rollup_hours.parsed(raw)[1:])
+                    for part in late.get((key.side, key.minute), ()):
+                        absorb_parts(into, *part[1:])
                     tier.points.get((None, key.side), {}).pop(key.minute, None)
+                m.version += 1
+                for k in [k for k, (lo, hi, _) in m.closed.items() if lo < upper and first < hi]:
+                    del m.closed[k]
                 # contiguous with what was stored before, or (the minutes below that were
                 # read already) the rows read now are all that minute rows must skip
                 m.stored[step] = (first, stored_below if upper == stored_from else upper)
@@ -436,6 +460,27 @@ class ChartCache:
                     points.pop(b, None)
         return out
 
+    def _materialize(self, m: _Migration, tier: _Tier) -> None:
+        """Merge the tier's pending per-operation rows into its buckets. The "every
+        operation" buckets already hold them (they came from the stored rows)."""
+        pending, tier.pending, tier.pending_buckets = tier.pending, [], set()
+        for raw in pending:
+            key = raw.key
+            b = key.minute
+            if b < tier.evicted:
+                continue
+            buckets = tier.rollups.setdefault((key.operation, key.side), {})
+            into = buckets.get(b)
+            if into is None:
+                into = buckets[b] = Rollup()
+            absorb_parts(into, *rollup_hours.parsed(raw)[1:])
+            memo = tier.points.get((key.operation, key.side))
+            if memo is not None:
+                memo.pop(b, None)
+        m.version += 1
+        for k in [k for k in m.closed if k[0] is not None]:
+            del m.closed[k]
+
     def _evict(self, m: _Migration, now_minute: int) -> None:
         for tier in m.tiers.values():
             if tier.evict(now_minute):
@@ -443,7 +488,11 @@ class ChartCache:
 
     # answering ----------------------------------------------------------------------
 
-    def _rollup(self, tier: _Tier, operation: str | None, side: str, b: int) -> Rollup | None:
+    def _rollup(
+        self, m: _Migration, tier: _Tier, operation: str | None, side: str, b: int
+    ) -> Rollup | None:
+        if b in tier.pending_buckets and (operation is not None or b not in tier.all.get(side, {})):
+            self._materialize(m, tier)
         if operation is not None:
             return tier.rollups.get((operation, side), {}).get(b)
         derived = tier.all.setdefault(side, {})
@@ -457,13 +506,15 @@ class ChartCache:
             r = derived[b] = merged(parts)
         return r
 
-    def _point(self, tier: _Tier, operation: str | None, side: str, b: int) -> ChartPoint:
+    def _point(
+        self, m: _Migration, tier: _Tier, operation: str | None, side: str, b: int
+    ) -> ChartPoint:
         memo = tier.points.get((operation, side))
         if memo is None:
             memo = tier.points[(operation, side)] = {}
         p = memo.get(b)
         if p is None:
-            r = self._rollup(tier, operation, side, b)
+            r = self._rollup(m, tier, operation, side, b)
             p = EMPTY if r is None else chart_point(r)
             memo[b] = p
         return p
@@ -476,7 +527,9 @@ class ChartCache:
         if kept is not None and kept[0] == m.version and kept[1] == starts[-1]:
             return kept[2]
         tier = m.tiers[w.step_minutes]
-        points = {side: [self._point(tier, operation, side, b) for b in starts] for side in SIDES}
+        points = {
+            side: [self._point(m, tier, operation, side, b) for b in starts] for side in SIDES
+        }
         until = starts[-1] + w.step_minutes
         closed = m.closed.get((operation, w.name))
         if closed is None or closed[:2] != (starts[0], starts[-1]):
@@ -486,7 +539,7 @@ class ChartCache:
                 starts[-1],
                 {
                     side: merged(
-                        self._rollup(m.tiers[step], operation, side, b) for step, b in pieces
+                        self._rollup(m, m.tiers[step], operation, side, b) for step, b in pieces
                     )
                     for side in SIDES
                 },
@@ -494,7 +547,7 @@ class ChartCache:
             m.closed[(operation, w.name)] = closed
 
         def window_total(side: str) -> dict[str, Any]:
-            last = self._rollup(tier, operation, side, starts[-1])
+            last = self._rollup(m, tier, operation, side, starts[-1])
             return totals(merged((closed[2][side], last)))
 
         answer: dict[str, Any] = {

@@ -213,9 +213,22 @@ def _values(key: _Key, r: Rollup, level: Level) -> dict[str, Any]:
     }
 
 
-def level_parts(
+class RawParts(NamedTuple):
+    """A stored row with its JSON members still text: parsed only when read
+    (:func:`parsed`), so a chart of all operations never parses the per-operation rows."""
+
+    key: RollupKey
+    count: int
+    errors: int
+    fallbacks: int
+    outcomes: str | None
+    sketch: str | None
+    first_chunk: str | None
+
+
+def level_rows(
     conn: sa.Connection, level: Level, migration: str, since_minute: int, until_minute: int
-) -> Iterator[RollupParts]:
+) -> Iterator[RawParts]:
     """The stored rows of ``level`` starting in ``[since_minute, until_minute)``, keyed by
     their first minute."""
     table, start = level.table, level.column
@@ -228,7 +241,6 @@ def level_parts(
             table.c.count,
             table.c.errors,
             table.c.fallbacks,
-            # as text, parsed by orjson: the JSON of the sketches is most of the read
             sa.cast(table.c.outcomes, sa.Text).label("outcomes"),
             sa.cast(table.c.sketch, sa.Text).label("sketch"),
             sa.cast(table.c.first_chunk, sa.Text).label("first_chunk"),
@@ -238,26 +250,27 @@ def level_parts(
         .where(start < until_minute)
     )
     for r in conn.execute(query):
-        yield RollupParts(
+        yield RawParts(
             RollupKey(int(r[0]), r.migration, r.operation, r.side),
             int(r.count),
             int(r.errors),
             int(r.fallbacks),
-            orjson.loads(r.outcomes) if r.outcomes else {},
-            orjson.loads(r.sketch) if r.sketch else {},
-            _chunk(r.first_chunk),
+            r.outcomes,
+            r.sketch,
+            r.first_chunk,
         )
 
 
-def hour_parts(
-    conn: sa.Connection, migration: str, since_minute: int, until_minute: int
-) -> Iterator[RollupParts]:
-    """The stored hours starting in ``[since_minute, until_minute)``."""
-    return level_parts(conn, HOURS, migration, since_minute, until_minute)
-
-
-def _chunk(text: str | None) -> Any:
-    return (orjson.loads(text) or None) if text else None
+def parsed(raw: RawParts) -> RollupParts:
+    return RollupParts(
+        raw.key,
+        raw.count,
+        raw.errors,
+        raw.fallbacks,
+        orjson.loads(raw.outcomes) if raw.outcomes else {},
+        orjson.loads(raw.sketch) if raw.sketch else {},
+        (orjson.loads(raw.first_chunk) or None) if raw.first_chunk else None,
+    )
 
 
 def late_parts(
