@@ -387,3 +387,17 @@ def test_a_non_object_observation_is_refused() -> None:
     with pytest.raises(ValidationError) as info:
         observation_from_dict(["not", "an", "object"], default_at=0.0)  # type: ignore[arg-type]
     assert info.value.field == "observations"
+
+
+def test_a_single_high_quantile_walks_down_to_the_same_bin_as_the_full_walk() -> None:
+    """Charts ask for one p95 per bucket, answered from the top bin down; over seeded
+    sketches of every size, with zeros and repeated values, it equals the walk up from
+    the bottom that several quantiles take."""
+    rng = random.Random(5)
+    for _ in range(3000):
+        s = LatencySketch()
+        for _ in range(rng.choice([1, 2, 3, 7, 50, 400])):
+            r = rng.random()
+            s.add(0.0 if r < 0.05 else rng.lognormvariate(5, 1) if r < 0.9 else 250.0)
+        for q in (0.5, 0.75, 0.95, 0.99, 1.0):
+            assert s.quantiles((q,)) == s.quantiles((q, 0.0))[:1], (q, s.to_dict())
