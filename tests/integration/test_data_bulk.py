@@ -21,12 +21,12 @@ from switchover.data.source import Source
 AWKWARD = 'quote " backslash \\ newline \n tab \t braces {a,b} NULL null é 🌮 東京'
 
 
+pytestmark = pytest.mark.postgres  # SQLite writes with executemany: nothing to unpack
+
+
 @pytest.fixture
-def source(data_url: str) -> Iterator[Source]:
-    src = Source(data_url)
-    if src.sqlite:
-        src.dispose()
-        pytest.skip("SQLite writes with executemany: nothing to unpack")
+def source(pg_url: str) -> Iterator[Source]:
+    src = Source(pg_url)
     with src.engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE IF EXISTS bulk_probe"))
         conn.execute(sa.text("DROP TYPE IF EXISTS bulk_mood"))

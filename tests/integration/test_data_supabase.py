@@ -21,7 +21,7 @@ from switchover.data import schema as s
 from switchover.data.checks import Checker
 from switchover.data.migrate import MigrateOptions, Migrator, get_run, list_runs
 from switchover.data.source import Scope, Source
-from switchover.errors import ConflictError, LockHeldError, ValidationError
+from switchover.errors import ConflictError, DataCheckError, LockHeldError, ValidationError
 from switchover.store.locks import NamedLock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -372,30 +372,39 @@ def test_the_dry_run_checks_the_lock_like_the_run(source: Source, made: dict[str
 def test_restore_bypasses_an_updated_at_trigger_and_turns_it_back_on(
     source: Source, made: dict[str, Any]
 ) -> None:
-    """Supabase's moddatetime pattern: a trigger stamps updated_at on every UPDATE. The
-    restore sets rows back with that trigger off (in its transaction), so the rows match
-    the backup; the trigger works again afterwards."""
+    """Supabase's moddatetime pattern: a trigger stamps updated_at on every UPDATE. On
+    PostgreSQL the restore sets rows back with that trigger off (in its transaction), so
+    the rows match the backup, and the trigger works again afterwards. SQLite cannot turn
+    a trigger off: the restore refuses, says what to do, and restores nothing."""
     if source.sqlite:
-        pytest.skip("PostgreSQL only: SQLite cannot turn a trigger off")
+        touch = (
+            "CREATE TRIGGER touch_configs AFTER UPDATE OF name, voice_config "
+            "ON voice_agent_configs BEGIN UPDATE voice_agent_configs "
+            "SET updated_at = strftime('%Y-%m-%dT%H:%M:%f', 'now') WHERE id = NEW.id; END"
+        )
+        statements = [touch]
+    else:
+        statements = [
+            "CREATE OR REPLACE FUNCTION swo_test_touch() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN NEW.updated_at = clock_timestamp(); RETURN NEW; END $$",
+            "CREATE TRIGGER touch_configs BEFORE UPDATE ON voice_agent_configs "
+            "FOR EACH ROW EXECUTE FUNCTION swo_test_touch()",
+        ]
     with source.engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "CREATE OR REPLACE FUNCTION swo_test_touch() RETURNS trigger LANGUAGE plpgsql "
-                "AS $$ BEGIN NEW.updated_at = clock_timestamp(); RETURN NEW; END $$"
-            )
-        )
-        conn.execute(
-            sa.text(
-                "CREATE TRIGGER touch_configs BEFORE UPDATE ON voice_agent_configs "
-                "FOR EACH ROW EXECUTE FUNCTION swo_test_touch()"
-            )
-        )
+        for statement in statements:
+            conn.execute(sa.text(statement))
     try:
         original = sb.digest(source.engine)
         run = migrator(source).migrate(MigrateOptions(skip_invalid=True))
         assert run.status == "completed", run.error
-        assert sb.digest(source.engine) != original
+        migrated = sb.digest(source.engine)
+        assert migrated != original
 
+        if source.sqlite:
+            with pytest.raises(DataCheckError, match="drop it for the restore"):
+                backups.restore(source, run.backup_id or "")
+            assert sb.digest(source.engine) == migrated  # rolled back: nothing restored
+            return
         restored = backups.restore(source, run.backup_id or "")
         assert restored["triggers_bypassed"] == ["voice_agent_configs.touch_configs"]
         assert sb.digest(source.engine) == original
@@ -411,5 +420,8 @@ def test_restore_bypasses_an_updated_at_trigger_and_turns_it_back_on(
         assert stamped == 40  # the trigger fires again
     finally:
         with source.engine.begin() as conn:
-            conn.execute(sa.text("DROP TRIGGER IF EXISTS touch_configs ON voice_agent_configs"))
-            conn.execute(sa.text("DROP FUNCTION IF EXISTS swo_test_touch()"))
+            if source.sqlite:
+                conn.execute(sa.text("DROP TRIGGER IF EXISTS touch_configs"))
+            else:
+                conn.execute(sa.text("DROP TRIGGER IF EXISTS touch_configs ON voice_agent_configs"))
+                conn.execute(sa.text("DROP FUNCTION IF EXISTS swo_test_touch()"))
