@@ -17,8 +17,12 @@ do not make a refresh merge a week of sketches again. A whole answer is kept unt
 the migration's data or the window's last bucket changes.
 
 Loading is lazy and backwards: a call loads only the minutes its window needs that are
-not loaded yet, newest page first, so the first 1h chart reads an hour of rows and the
-first 7d chart the whole retention (what that costs: ``bench/dashboard.py``). Rows with
+not loaded yet, newest page first, so the first 1h chart reads an hour of rows. The 7d
+and 24h windows read the store's down-sampled rows (:mod:`switchover.store.rollup_hours`:
+hours, five minutes) as far as they are settled, and minutes only after them; a chart
+of all operations parses only the stored "every operation" rows, and one operation's
+rows are merged when its chart or a late row needs them (what that costs:
+``bench/dashboard.py``). Rows with
 an id up to the one the table had when the migration was first asked for come from
 these loads; later rows come from the feed, whatever their minute, so nothing is
 counted twice. The feed is the store's :class:`~switchover.store.follower.RollupFollower`,
