@@ -213,6 +213,10 @@ class Source:
             last = rows[-1][0]
 
 
+SQLITE_CACHE_KIB = 256 * 1024
+"""Page cache per SQLite connection of a data command, at most (used as pages are read)."""
+
+
 def _transactional_ddl(engine: sa.Engine) -> None:
     """pysqlite commits before DDL and only opens a transaction at the first INSERT or
     UPDATE: a backup's ``CREATE TABLE`` would outlive a failed step. SQLAlchemy's recipe
@@ -222,6 +226,9 @@ def _transactional_ddl(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
+        # a data command reads and writes whole tables: SQLite's default page cache
+        # (2 MB) made a restore of 1,000,000 configs a third slower than this one
+        dbapi_conn.execute(f"PRAGMA cache_size={-SQLITE_CACHE_KIB}")
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
