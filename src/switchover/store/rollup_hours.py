@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-import orjson
 import sqlalchemy as sa
 
 from switchover.core.chart import absorb_parts, compact_sketch
@@ -30,7 +29,7 @@ from switchover.core.rollup import Rollup, RollupKey
 from switchover.store import tables as t
 from switchover.store.records import RollupParts
 from switchover.store.repository import Store
-from switchover.store.rollup_parts import read_parts
+from switchover.store.rollup_parts import json_or_none, read_parts
 
 LAG_MINUTES = 10
 """An hour is settled once it ended this long ago (recorders flush every few seconds)."""
@@ -267,9 +266,9 @@ def parsed(raw: RawParts) -> RollupParts:
         raw.count,
         raw.errors,
         raw.fallbacks,
-        orjson.loads(raw.outcomes) if raw.outcomes else {},
-        orjson.loads(raw.sketch) if raw.sketch else {},
-        (orjson.loads(raw.first_chunk) or None) if raw.first_chunk else None,
+        json_or_none(raw.outcomes) or {},
+        json_or_none(raw.sketch) or {},
+        json_or_none(raw.first_chunk) or None,
     )
 
 

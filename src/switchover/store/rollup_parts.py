@@ -49,10 +49,10 @@ def parts_of(row: Any) -> RollupParts:
         int(row.fallbacks),
         data.get("outcomes") or {},
         data.get("sketch") or {},
-        _load(row.first_chunk) or None,
+        json_or_none(row.first_chunk) or None,
     )
 
 
-def _load(text: str | None) -> Any:
+def json_or_none(text: str | None) -> Any:
     """JSON text, or None for SQL NULL and JSON ``null`` alike."""
     return orjson.loads(text) if text else None
