@@ -108,9 +108,11 @@ def loadtest(*args: str) -> tuple[int, dict, str, float]:
 def test_calls_run_through_the_worker_sessions_and_meet_the_target_concurrency(
     worker_env: Path,
 ) -> None:
+    # 10 s: the run's own "cache hit rate > 90%" needs 30 calls or more past the three
+    # first fetches; on a busy test machine 3 s made only 19
     code, report, _, _ = loadtest(
         "--agents", f"{GREETER},{SUPPORT},{SALES}",
-        "--concurrent", "3", "--duration", "3", "--turns", "2", "--turn-ms", "60",
+        "--concurrent", "3", "--duration", "10", "--turns", "2", "--turn-ms", "60",
     )  # fmt: skip
     assert code == 0, [c for c in report["criteria"] if not c["passed"]]
     assert report["passed"] is True and report["stopped_early"] is None
