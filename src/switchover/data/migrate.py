@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import operator
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -264,6 +265,24 @@ _PLANNED = {
     "metrics": (s.configs.name, s.metrics.name, s.calls.name),
 }
 """The tables each step's queries need fresh planner statistics of."""
+_WRITES = {
+    "transform": (s.configs.name,),
+    "catchup": (s.configs.name,),
+    "outcomes": (s.calls.name,),
+    "metrics": (s.metrics.name,),
+}
+"""The tables each step writes: their statistics go stale while it runs."""
+
+
+def _ahead(step: str) -> tuple[str, ...]:
+    """The tables the next step with :data:`_PLANNED` tables needs statistics of that
+    no step until then writes: they can be analyzed while ``step`` runs."""
+    after = STEPS[STEPS.index(step) + 1 :]
+    nxt = next((n for n in after if n in _PLANNED), None)
+    if nxt is None:
+        return ()
+    written = {t for n in (step, *after[: after.index(nxt)]) for t in _WRITES.get(n, ())}
+    return tuple(t for t in _PLANNED[nxt] if t not in written)
 
 
 def unfinished_runs(source: Source) -> list[RunRecord]:
@@ -291,6 +310,9 @@ class Migrator:
         self._xids: set[str] = set()
         """The transactions of this process's transform batches (PostgreSQL)."""
         self._renewed = time.monotonic()
+        self._fresh: set[str] = set()
+        """Tables this process analyzed that no step has written since (the server's
+        own modification counts reach its statistics views up to a second late)."""
 
     # pre-flight ------------------------------------------------------------------------
 
@@ -386,16 +408,21 @@ class Migrator:
             sample.append(
                 {"id": str(before["id"]), "before": _short(before), "after": _short(after)}
             )
-        report = Checker(src, scope).run(checks)
+        report = Checker(src, scope).run(checks) if checks else Report([])
         return Preview(to_migrate, calls, metrics, invalid, report, sample, list(layout.missing_v2))
 
     # run -------------------------------------------------------------------------------
 
     def migrate(self, options: MigrateOptions) -> RunRecord:
         src = self.source
-        # read-only: every pre-flight check, counts, critical v1 checks, the transform on
-        # one row
-        todo = self.preview(options, samples=1, checks=("data_integrity", "foreign_keys"))
+        # read-only: every pre-flight check, counts, the transform on one row, and the
+        # critical v1 checks unless --skip-invalid, which leaves failing rows on v1 (the
+        # transform selects eligible rows only and the verify step reports the rest)
+        todo = self.preview(
+            options,
+            samples=1,
+            checks=() if options.skip_invalid else ("data_integrity", "foreign_keys"),
+        )
         if not (todo.configs_to_migrate or todo.calls_to_update or todo.metrics_to_generate):
             return self._up_to_date(options, todo)
         if not options.skip_invalid:
@@ -559,14 +586,23 @@ class Migrator:
         run = get_run(src, run_id)
         scope = Scope(run.options.tenant_ids)
         try:
-            while run.step != "done":
-                lock.renew()
-                self._renewed = time.monotonic()
-                if run.step in _PLANNED:
-                    self._analyze(_PLANNED[run.step])
-                handler = getattr(self, f"_step_{run.step}")
-                handler(run, scope, lock)
-                run = get_run(src, run_id)
+            with ThreadPoolExecutor(1, thread_name_prefix="switchover-analyze") as pool:
+                ahead: Future[None] | None = None
+                while run.step != "done":
+                    lock.renew()
+                    self._renewed = time.monotonic()
+                    if ahead is not None:
+                        ahead, analyzing = None, ahead
+                        analyzing.result()
+                    if run.step in _PLANNED:
+                        self._analyze(_PLANNED[run.step])
+                    if not src.sqlite and _ahead(run.step):
+                        # on a connection of its own, while this step writes other tables
+                        ahead = pool.submit(self._analyze, _ahead(run.step))
+                    handler = getattr(self, f"_step_{run.step}")
+                    handler(run, scope, lock)
+                    self._fresh.difference_update(_WRITES.get(run.step, ()))
+                    run = get_run(src, run_id)
         except BaseException as exc:
             message = getattr(exc, "message", None) or type(exc).__name__
             try:
@@ -596,7 +632,8 @@ class Migrator:
     def _analyze(self, tables: tuple[str, ...]) -> None:
         """Fresh planner statistics on PostgreSQL: a table just filled or rewritten has
         none, and the planner then picks plans that grow with every batch."""
-        if self.source.sqlite:
+        tables = tuple(t for t in tables if t not in self._fresh)
+        if self.source.sqlite or not tables:
             return
         with self.source.begin() as conn:
             stale = self.source.fetch(
@@ -609,6 +646,7 @@ class Migrator:
             for (table,) in stale:  # only tables changed by a tenth since their statistics
                 names = ", ".join(r.quote(c) for c in self._planned_columns(table))
                 self.source.execute(conn, f"ANALYZE {r.quote(table)} ({names})")
+        self._fresh.update(tables)
 
     def _planned_columns(self, table: str) -> list[str]:
         """The columns the steps' queries filter, join and order on: the statistics of
@@ -824,6 +862,9 @@ class Migrator:
             lock_rows=True,
         )  # fmt: skip
 
+    def _outcome_columns(self) -> str:
+        return f"{r.quote(self.layout.calls.key)}, status, duration_seconds, outcome"
+
     def _step_catchup(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         """A legacy write that waited on a batch's row locks lands after the batch: on
         PostgreSQL the row's ``xmin`` is then no longer one of the run's batch
@@ -870,20 +911,31 @@ class Migrator:
         self, layout: lay.Layout, fn: Transform, rows: list[tuple[Any, ...]], now: str
     ) -> list[tuple[Any, ...]]:
         """The v2 values of v1 rows, each tuple ending with the row's key."""
+        encoders = self._encoders(layout)
+        apply = self._apply
+        out = []
+        if not any(encoders):  # PostgreSQL without array columns: no per-value call
+            values = operator.itemgetter(*V2_FIELDS)
+            for row in rows:
+                out.append(
+                    (*values(apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)), row[0])
+                )
+            return out
+        fields = list(zip(V2_FIELDS, encoders, strict=True))
+        for row in rows:
+            v2 = apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
+            out.append((*(v2[f] if enc is None else enc(v2[f]) for f, enc in fields), row[0]))
+        return out
+
+    def _encoders(self, layout: lay.Layout) -> list[Callable[[Any], Any] | None]:
+        """Each v2 field's encoder, or ``None`` where the value goes as it is."""
         sqlite = self.source.sqlite
-        encoders = [
+        return [
             layout.encoder(f, sqlite=sqlite)
             if sqlite or (layout.configs.has(f) and layout.configs[f].kind == r.ARRAY)
             else None  # PostgreSQL: the batch document carries objects and lists as they are
             for f in V2_FIELDS
         ]
-        fields = list(zip(V2_FIELDS, encoders, strict=True))
-        apply = self._apply
-        out = []
-        for row in rows:
-            v2 = apply(fn, dict(zip(V1_FIELDS, row, strict=True)), now)
-            out.append((*(v2[f] if enc is None else enc(v2[f]) for f, enc in fields), row[0]))
-        return out
 
     def _write_v2_rows(
         self, conn: Connection, layout: lay.Layout, out: list[tuple[Any, ...]]
@@ -896,19 +948,12 @@ class Migrator:
         layout = self.layout
         where, params = scope.join(_NEEDS_OUTCOME)
 
-        def write(conn: Connection, rows: list[tuple[Any, ...]], _now: str) -> None:
-            self._update(
-                conn,
-                layout.calls,
-                ["outcome"],
-                [(infer_outcome(st, _num(d), o), cid) for cid, st, d, o in rows],
-            )
-
         self._batched(
             run, lock, step="outcomes", then="metrics", count="calls_updated",
             source="voice_agent_calls", key=r.quote(layout.calls.key),
-            columns=f"{r.quote(layout.calls.key)}, status, duration_seconds, outcome",
-            where=where, params=params, write=write,
+            columns=self._outcome_columns(), where=where, params=params,
+            prepare=lambda rows, _now: _outcomes(rows),
+            write=lambda conn, out, _now: self._update(conn, layout.calls, ["outcome"], out),
         )  # fmt: skip
 
     def _step_metrics(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
@@ -984,7 +1029,7 @@ class Migrator:
         self._batched(
             run, lock, step="metrics", then="verify", count="metrics_generated",
             source="voice_agent_configs c", key=f"c.{ckey}", columns=f"c.{ckey}, c.tenant_id",
-            where=where, params=params, write=write,
+            where=where, params=params, write=write, prepare=lambda rows, _now: rows,
         )  # fmt: skip
 
     def _step_verify(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
@@ -1022,6 +1067,11 @@ class Migrator:
                 field="enable_rollout",
             )
         self._rollout = self.enable(options.enable_rollout, options.initial_percentage, run_id)
+
+
+def _outcomes(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``(outcome, key)`` of ``(key, status, duration_seconds, outcome)`` call rows."""
+    return [(infer_outcome(st, _num(d), o), cid) for cid, st, d, o in rows]
 
 
 def _num(value: Any) -> Any:
