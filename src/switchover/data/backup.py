@@ -313,10 +313,19 @@ def _sqlite_rows(
 
 # --- reading ----------------------------------------------------------------------------
 
-_SELECT = (
-    "SELECT id, run_id, created_at, tenant_ids, configs, calls, metrics, checksum, kind, "
-    f"parts FROM {s.backups.name}"
-)
+_COLUMNS = (
+    "id", "run_id", "created_at", "tenant_ids", "configs", "calls", "metrics", "checksum",
+    "kind", "parts",
+)  # fmt: skip
+
+
+def _select(source: Source) -> str:
+    """The backups' SELECT over the table as it is: a column an older switchover did not
+    make reads as NULL, so listing and verifying backups create and alter nothing (a
+    role that may only read can run them)."""
+    have = set(source.columns(s.backups.name))
+    cols = ", ".join(c if c in have else f"NULL AS {c}" for c in _COLUMNS)
+    return f"SELECT {cols} FROM {s.backups.name}"
 
 
 def _row(row: tuple[Any, ...]) -> BackupInfo:
@@ -338,9 +347,8 @@ def _row(row: tuple[Any, ...]) -> BackupInfo:
 def list_backups(source: Source) -> list[BackupInfo]:
     if not source.has(s.backups):
         return []
-    source.ensure_own()
     with source.connect() as conn:
-        rows = source.fetch(conn, f"{_SELECT} ORDER BY created_at DESC, id DESC")
+        rows = source.fetch(conn, f"{_select(source)} ORDER BY created_at DESC, id DESC")
     return [_row(row) for row in rows]
 
 
@@ -349,7 +357,7 @@ def get(source: Source, conn: Connection, backup_id: str) -> BackupInfo:
         raise ValidationError(
             "`backup_id` is empty: list them with `switchover data backups`", field="backup_id"
         )
-    rows = source.fetch(conn, f"{_SELECT} WHERE id = ?", (backup_id,))
+    rows = source.fetch(conn, f"{_select(source)} WHERE id = ?", (backup_id,))
     if not rows:
         raise NotFoundError(
             f"no backup {backup_id!r} in {source.where}: list them with 'switchover data backups'",
@@ -372,7 +380,6 @@ def verify(source: Source, backup_id: str) -> BackupInfo:
             f"no backups in {source.where}: `switchover data migrate` makes one",
             field="backup_id",
         )
-    source.ensure_own()
     with source.connect() as conn:
         info = get(source, conn, backup_id)
         actual = _sum(source, conn, info.parts, restored=False)

@@ -85,6 +85,10 @@ class Source:
                 field="source",
             )
 
+    def columns(self, table: str) -> list[str]:
+        with _translated():
+            return [c["name"] for c in sa.inspect(self.engine).get_columns(table)]
+
     def has_v2_columns(self) -> bool:
         with _translated():
             have = {c["name"] for c in sa.inspect(self.engine).get_columns(s.configs.name)}
