@@ -146,6 +146,54 @@ def test_sigkill_at_random_points_resumes_to_exact_counts_and_restores_bytes(
     assert len({step for step, _ in killed_at}) >= 2, killed_at
 
 
+@pytest.mark.parametrize(
+    "data_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_sigkill_while_metrics_are_made_beside_the_outcomes_resumes_to_exact_counts(
+    seeded: Source,
+) -> None:
+    """On PostgreSQL the metrics rows are made beside the outcomes, each batch with its
+    count. Killed while both are half done, the run resumes to exact counts and one
+    metrics row per config, and its metrics step is not left to redo anything."""
+    src = seeded
+    want = expected_counts(src)
+    proc = subprocess.Popen(
+        _migrate_cmd(src.url, "--throttle-ms", "20"),
+        env=_env(src.url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    seen = None
+    while seen is None:
+        assert proc.poll() is None, "the run ended before both were half done"
+        assert time.monotonic() < deadline, "the run never reached the outcomes step"
+        runs = list_runs(src, limit=1) if src.has(s.runs) else []
+        if runs and runs[0].step == "outcomes":
+            c = runs[0].counts
+            if 0 < c.metrics_generated < want["metrics_generated"] and c.calls_updated > 0:
+                seen = runs[0]
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed = get_run(src, seen.id)
+    assert killed.status == "running"  # SIGKILL: nothing marked it failed
+
+    run = Migrator(src, ManualClock(NOW)).resume(seen.id)
+    assert run.status == "completed", run.error
+    got = run.counts.to_dict()
+    assert {k: got[k] for k in want} == want
+    with src.connect() as conn:
+        made = src.scalar(conn, "SELECT COUNT(*) FROM voice_agent_metrics")
+        stale = src.scalar(
+            conn,
+            "SELECT COUNT(*) FROM voice_agent_calls WHERE outcome IS NULL OR outcome NOT IN "
+            "('completed', 'abandoned', 'no_answer', 'voicemail', 'transferred', 'failed')",
+        )
+    assert made == want["metrics_generated"]
+    assert stale == 0
+
+
 def test_a_second_run_changes_nothing(seeded: Source) -> None:
     src = seeded
     first = Migrator(src, ManualClock(NOW)).migrate(MigrateOptions(skip_invalid=True))

@@ -30,6 +30,7 @@ import importlib
 import math
 import operator
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -310,6 +311,7 @@ class Migrator:
         self._xids: set[str] = set()
         """The transactions of this process's transform batches (PostgreSQL)."""
         self._renewed = time.monotonic()
+        self._analyzing: Future[None] | None = None
         self._fresh: set[str] = set()
         """Tables this process analyzed that no step has written since (the server's
         own modification counts reach its statistics views up to a second late)."""
@@ -587,18 +589,15 @@ class Migrator:
         scope = Scope(run.options.tenant_ids)
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="switchover-analyze") as pool:
-                ahead: Future[None] | None = None
                 while run.step != "done":
                     lock.renew()
                     self._renewed = time.monotonic()
-                    if ahead is not None:
-                        ahead, analyzing = None, ahead
-                        analyzing.result()
+                    self._analyzed()
                     if run.step in _PLANNED:
                         self._analyze(_PLANNED[run.step])
                     if not src.sqlite and _ahead(run.step):
                         # on a connection of its own, while this step writes other tables
-                        ahead = pool.submit(self._analyze, _ahead(run.step))
+                        self._analyzing = pool.submit(self._analyze, _ahead(run.step))
                     handler = getattr(self, f"_step_{run.step}")
                     handler(run, scope, lock)
                     self._fresh.difference_update(_WRITES.get(run.step, ()))
@@ -628,6 +627,12 @@ class Migrator:
         done.verification = self._verification
         done.rollout = self._rollout
         return done
+
+    def _analyzed(self) -> None:
+        """Wait for the statistics being gathered ahead of the next step."""
+        analyzing, self._analyzing = self._analyzing, None
+        if analyzing is not None:
+            analyzing.result()
 
     def _analyze(self, tables: tuple[str, ...]) -> None:
         """Fresh planner statistics on PostgreSQL: a table just filled or rewritten has
@@ -665,9 +670,16 @@ class Migrator:
         }.get(table, ())
         return list(dict.fromkeys(c for c in (shape.key, *wanted) if shape.has(c)))
 
-    def _advance(self, conn: Connection, run: RunRecord, step: str, **extra: Any) -> None:
-        sets = ["step = ?", "cursor = NULL", "counts = ?", "updated_at = ?"]
-        params: list[Any] = [step, orjson.dumps(run.counts.to_dict()).decode(), self._now_iso()]
+    def _advance(
+        self, conn: Connection, run: RunRecord, step: str, *, counts: bool = False, **extra: Any
+    ) -> None:
+        """Move the run to ``step``. The stored counts are the batches' own (see
+        :meth:`_add`); ``counts`` writes ``run.counts`` over them."""
+        sets = ["step = ?", "cursor = NULL", "updated_at = ?"]
+        params: list[Any] = [step, self._now_iso()]
+        if counts:
+            sets.append("counts = ?")
+            params.append(orjson.dumps(run.counts.to_dict()).decode())
         for k, v in extra.items():
             sets.append(f"{k} = ?")
             params.append(v)
@@ -675,11 +687,32 @@ class Migrator:
             conn, f"UPDATE {s.runs.name} SET {', '.join(sets)} WHERE id = ?", (*params, run.id)
         )
 
-    def _checkpoint(self, conn: Connection, run: RunRecord, cursor: Any) -> None:
+    def _checkpoint(
+        self, conn: Connection, run: RunRecord, cursor: Any, count: str, n: int
+    ) -> None:
+        """The batch's cursor, and its ``n`` rows added to the stored ``count``."""
+        self._add(conn, run, count, n, cursor=str(cursor))
+
+    def _add(
+        self, conn: Connection, run: RunRecord, count: str, n: int, *, cursor: str | None = None
+    ) -> None:
+        """Add ``n`` to one stored count, in SQL: a lane (:meth:`_lane`) adds to its own
+        count in transactions of its own while the step's batches add to theirs, so
+        neither may write the counts it holds in memory over the other's."""
+        if self.source.sqlite:
+            added = "json_set(counts, ?, COALESCE(json_extract(counts, ?), 0) + ?)"
+            args: tuple[Any, ...] = (f"$.{count}", f"$.{count}", n)
+        else:
+            added = (
+                "CAST(jsonb_set(CAST(counts AS jsonb), CAST(? AS text[]), to_jsonb(COALESCE("
+                "CAST(CAST(counts AS jsonb) ->> ? AS bigint), 0) + CAST(? AS bigint))) AS text)"
+            )
+            args = ("{" + count + "}", count, n)
+        moved = ("cursor = ?, ", (cursor,)) if cursor is not None else ("", ())
         self.source.execute(
             conn,
-            f"UPDATE {s.runs.name} SET cursor = ?, counts = ?, updated_at = ? WHERE id = ?",
-            (str(cursor), orjson.dumps(run.counts.to_dict()).decode(), self._now_iso(), run.id),
+            f"UPDATE {s.runs.name} SET {moved[0]}counts = {added}, updated_at = ? WHERE id = ?",
+            (*moved[1], *args, self._now_iso(), run.id),
         )
 
     def _pause(self, run: RunRecord, lock: NamedLock) -> None:
@@ -773,7 +806,7 @@ class Migrator:
                     write(conn, rows if prepare is None else prepare(rows, now), now)
                     cursor = str(rows[-1][0])
                     setattr(run.counts, count, getattr(run.counts, count) + len(rows))
-                    self._checkpoint(conn, run, cursor)
+                    self._checkpoint(conn, run, cursor, count, len(rows))
                 self.progress(step, getattr(run.counts, count), total)
                 self._pause(run, lock)
 
@@ -801,7 +834,7 @@ class Migrator:
             try:
                 write(conn, payload, now)
                 setattr(run.counts, count, getattr(run.counts, count) + n)
-                self._checkpoint(conn, run, cursor)
+                self._checkpoint(conn, run, cursor, count, n)
             except BaseException as exc:
                 tx.__exit__(type(exc), exc, exc.__traceback__)
                 raise
@@ -945,18 +978,89 @@ class Migrator:
             self._xids.add(str(self.source.scalar(conn, "SELECT mod(txid_current(), 4294967296)")))
 
     def _step_outcomes(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        """The calls' canonical outcomes. On PostgreSQL the ``metrics`` step's batches
+        run beside them (:meth:`_lane`, throttled alike): both are the database's work,
+        on tables the other does not write, and one connection keeps one core busy."""
         layout = self.layout
         where, params = scope.join(_NEEDS_OUTCOME)
+        stop = threading.Event()
+        with ThreadPoolExecutor(1, thread_name_prefix="switchover-metrics") as pool:
+            lane = None if self.source.sqlite else pool.submit(self._metrics_lane, run, scope, stop)
+            try:
+                self._batched(
+                    run, lock, step="outcomes", then="metrics", count="calls_updated",
+                    source="voice_agent_calls", key=r.quote(layout.calls.key),
+                    columns=self._outcome_columns(), where=where, params=params,
+                    prepare=lambda rows, _now: _outcomes(rows),
+                    write=lambda conn, out, _: self._update(conn, layout.calls, ["outcome"], out),
+                )  # fmt: skip
+            except BaseException:
+                stop.set()
+                raise
+            if lane is None:
+                return
+            done, finished = lane.result()
+            self.log(f"{done} metrics row(s) generated beside the outcomes")
+            if finished:  # every v2 config has its row: the metrics step would find none
+                with self.source.begin() as conn:
+                    self._advance(conn, run, "verify")
 
-        self._batched(
-            run, lock, step="outcomes", then="metrics", count="calls_updated",
-            source="voice_agent_calls", key=r.quote(layout.calls.key),
-            columns=self._outcome_columns(), where=where, params=params,
-            prepare=lambda rows, _now: _outcomes(rows),
-            write=lambda conn, out, _now: self._update(conn, layout.calls, ["outcome"], out),
-        )  # fmt: skip
+    def _metrics_lane(
+        self, run: RunRecord, scope: Scope, stop: threading.Event
+    ) -> tuple[int, bool]:
+        self._analyzed()
+        self._analyze(tuple(t for t in _PLANNED["metrics"] if t != s.calls.name))
+        try:
+            return self._lane(run, "metrics_generated", self._metrics_batches(scope), stop)
+        finally:
+            self._fresh.discard(s.metrics.name)
+
+    def _lane(
+        self, run: RunRecord, count: str, spec: dict[str, Any], stop: threading.Event
+    ) -> tuple[int, bool]:
+        """A step's batches beside another step, on a connection of their own, until
+        none is left (returns the rows done and ``True``) or ``stop`` is set. Each
+        batch commits with its rows added to ``count`` (:meth:`_add`), so a crash loses
+        at most the batch in flight. The lane keeps no cursor: when its own step comes,
+        it selects only the rows still to do."""
+        src = self.source
+        key, where, params = spec["key"], spec["where"], spec["params"]
+        size = run.options.batch_size
+        done = 0
+        cursor: str | None = None
+        with src.connect() as held:
+            while not stop.is_set():
+                cond, args = (
+                    (where, params)
+                    if cursor is None
+                    else (f"{key} > ? AND ({where})", (cursor, *params))
+                )
+                now = self._now_iso()
+                with src.transaction(held) as conn:
+                    rows = src.fetch(
+                        conn,
+                        f"SELECT {spec['columns']} FROM {spec['source']} WHERE {cond} "
+                        f"ORDER BY {key} LIMIT {size}",
+                        args,
+                    )
+                    if not rows:
+                        return done, True
+                    spec["write"](conn, rows, now)
+                    self._add(conn, run, count, len(rows))
+                cursor = str(rows[-1][0])
+                done += len(rows)
+                if run.options.throttle_ms:
+                    time.sleep(run.options.throttle_ms / 1000)
+        return done, False
 
     def _step_metrics(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
+        spec = self._metrics_batches(scope)
+        self._batched(
+            run, lock, step="metrics", then="verify", count="metrics_generated", **spec,
+            prepare=lambda rows, _now: rows,
+        )  # fmt: skip
+
+    def _metrics_batches(self, scope: Scope) -> dict[str, Any]:
         """One metrics row per v2 config: its calls, their average duration and p95
         latency. NaN or infinity (a broken call record) would make the average and the
         p95 NaN or infinite: such values count as calls, not as durations or latencies.
@@ -1026,11 +1130,11 @@ class Migrator:
                 rows.append((cid, tenant, n, avg, p, now))
             bulk.insert(src, conn, layout.metrics, columns, rows)
 
-        self._batched(
-            run, lock, step="metrics", then="verify", count="metrics_generated",
-            source="voice_agent_configs c", key=f"c.{ckey}", columns=f"c.{ckey}, c.tenant_id",
-            where=where, params=params, write=write, prepare=lambda rows, _now: rows,
-        )  # fmt: skip
+        return {
+            "source": "voice_agent_configs c", "key": f"c.{ckey}",
+            "columns": f"c.{ckey}, c.tenant_id", "where": where, "params": params,
+            "write": write,
+        }  # fmt: skip
 
     def _step_verify(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         src = self.source
@@ -1051,7 +1155,7 @@ class Migrator:
                 f"NAME --level data --backup-id {run.backup_id}`"
             )
         with src.begin() as conn:
-            self._advance(conn, run, "enable")
+            self._advance(conn, run, "enable", counts=True)
 
     def _step_enable(self, run: RunRecord, scope: Scope, lock: NamedLock) -> None:
         self._enable_rollout(run.options, run.id)
