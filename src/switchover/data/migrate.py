@@ -999,11 +999,22 @@ class Migrator:
                 raise
             if lane is None:
                 return
-            done, finished = lane.result()
+            done, finished = self._awaited(lane, lock)
             self.log(f"{done} metrics row(s) generated beside the outcomes")
             if finished:  # every v2 config has its row: the metrics step would find none
                 with self.source.begin() as conn:
                     self._advance(conn, run, "verify")
+
+    def _awaited(self, lane: Future[tuple[int, bool]], lock: NamedLock) -> tuple[int, bool]:
+        """The lane's result, the run's lock renewed meanwhile as between batches (on
+        PostgreSQL that checks the advisory lock's connection and refreshes the row
+        naming its holder)."""
+        while True:
+            try:
+                return lane.result(timeout=RENEW_EVERY)
+            except TimeoutError:
+                lock.renew()
+                self._renewed = time.monotonic()
 
     def _metrics_lane(
         self, run: RunRecord, scope: Scope, stop: threading.Event
