@@ -768,27 +768,16 @@ class Migrator:
         the rows); on PostgreSQL it runs on the next batch while the database writes
         the previous one (:meth:`_overlapped`)."""
         src = self.source
-        size = run.options.batch_size
-        for_update = " FOR UPDATE" if lock_rows and not src.sqlite else ""
-
-        def after(cursor: str | None) -> tuple[str, tuple[Any, ...]]:
-            return (
-                (where, params)
-                if cursor is None
-                else (f"{key} > ? AND ({where})", (cursor, *params))
-            )
+        lock_rows = lock_rows and not src.sqlite
 
         def read(conn: Connection, cursor: str | None) -> list[tuple[Any, ...]]:
-            cond, args = after(cursor)
-            return src.fetch(
-                conn,
-                f"SELECT {columns} FROM {source} WHERE {cond} ORDER BY {key} "
-                f"LIMIT {size}{for_update}",
-                args,
-            )
+            return self._read_batch(
+                conn, run, cursor, source=source, key=key, columns=columns, where=where,
+                params=params, lock_rows=lock_rows,
+            )  # fmt: skip
 
         with src.connect() as conn:
-            cond, args = after(run.cursor)
+            cond, args = _after(cursor=run.cursor, key=key, where=where, params=params)
             left = src.scalar(conn, f"SELECT COUNT(*) FROM {source} WHERE {cond}", args)
         total = getattr(run.counts, count) + left
         if prepare is not None and not src.sqlite:
@@ -809,6 +798,28 @@ class Migrator:
                     self._checkpoint(conn, run, cursor, count, len(rows))
                 self.progress(step, getattr(run.counts, count), total)
                 self._pause(run, lock)
+
+    def _read_batch(
+        self,
+        conn: Connection,
+        run: RunRecord,
+        cursor: str | None,
+        *,
+        source: str,
+        key: str,
+        columns: str,
+        where: str,
+        params: tuple[Any, ...],
+        lock_rows: bool = False,
+    ) -> list[tuple[Any, ...]]:
+        """The next batch after ``cursor`` in key order (``lock_rows``: ``FOR UPDATE``)."""
+        cond, args = _after(cursor=cursor, key=key, where=where, params=params)
+        return self.source.fetch(
+            conn,
+            f"SELECT {columns} FROM {source} WHERE {cond} ORDER BY {key} "
+            f"LIMIT {run.options.batch_size}{' FOR UPDATE' if lock_rows else ''}",
+            args,
+        )
 
     def _overlapped(
         self,
@@ -1035,25 +1046,14 @@ class Migrator:
         at most the batch in flight. The lane keeps no cursor: when its own step comes,
         it selects only the rows still to do."""
         src = self.source
-        key, where, params = spec["key"], spec["where"], spec["params"]
-        size = run.options.batch_size
+        reads = {k: spec[k] for k in ("source", "key", "columns", "where", "params")}
         done = 0
         cursor: str | None = None
         with src.connect() as held:
             while not stop.is_set():
-                cond, args = (
-                    (where, params)
-                    if cursor is None
-                    else (f"{key} > ? AND ({where})", (cursor, *params))
-                )
                 now = self._now_iso()
                 with src.transaction(held) as conn:
-                    rows = src.fetch(
-                        conn,
-                        f"SELECT {spec['columns']} FROM {spec['source']} WHERE {cond} "
-                        f"ORDER BY {key} LIMIT {size}",
-                        args,
-                    )
+                    rows = self._read_batch(conn, run, cursor, **reads)
                     if not rows:
                         return done, True
                     spec["write"](conn, rows, now)
@@ -1182,6 +1182,13 @@ class Migrator:
                 field="enable_rollout",
             )
         self._rollout = self.enable(options.enable_rollout, options.initial_percentage, run_id)
+
+
+def _after(
+    *, cursor: str | None, key: str, where: str, params: tuple[Any, ...]
+) -> tuple[str, tuple[Any, ...]]:
+    """``where`` for the rows past ``cursor`` in ``key`` order, and its parameters."""
+    return (where, params) if cursor is None else (f"{key} > ? AND ({where})", (cursor, *params))
 
 
 def _outcomes(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -90,15 +90,14 @@ class Source:
             return [c["name"] for c in sa.inspect(self.engine).get_columns(table)]
 
     def has_v2_columns(self) -> bool:
-        with _translated():
-            have = {c["name"] for c in sa.inspect(self.engine).get_columns(s.configs.name)}
+        have = set(self.columns(s.configs.name))
         return all(c.name in have for c in s.v2_columns())
 
     def ensure_v2_columns(self) -> list[str]:
         """Add the v2 columns a v1 ``voice_agent_configs`` lacks (nullable: legacy keeps
         working). Returns the names added."""
+        have = set(self.columns(s.configs.name))
         with _translated():
-            have = {c["name"] for c in sa.inspect(self.engine).get_columns(s.configs.name)}
             added: list[str] = []
             with self.engine.begin() as conn:
                 for col in s.v2_columns():
