@@ -160,7 +160,7 @@ def _jobs_per_second(base: str, token: str, seconds: float) -> dict[str, Any]:
         }
     )
     opts = LoadtestOptions(
-        agents=AGENTS, concurrent=50, duration=seconds, turns=0, turn_ms=0, session_ms=0
+        agents=AGENTS, concurrent=50, duration=seconds, turns=1, turn_ms=0, session_ms=0
     )
     report = asyncio.run(run_loadtest(settings, opts))
     return {
